@@ -1,0 +1,68 @@
+"""Hyper-parameters of prod2vec training, shared by every backend."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from engine.errors import ConfigError
+
+Backend = Literal["numba", "gensim"]
+
+
+@dataclass(frozen=True)
+class Prod2VecConfig:
+    """Skip-gram with negative sampling over sessions.
+
+    Args:
+        dim: embedding dimension.
+        window: maximum distance between a centre item and a context item in a session;
+            the effective window is drawn uniformly in ``1..window`` per centre (word2vec).
+        epochs: passes over the corpus.
+        alpha: initial learning rate; decays linearly to ``min_alpha`` over all epochs.
+        min_alpha: final learning rate.
+        negatives: negatives per positive pair drawn from the global unigram**ns_exponent table.
+        category_negatives: extra negatives per positive pair drawn from the positive item's
+            own category (same table, restricted to the category); items in a category of one,
+            or with no category, fall back to global negatives.
+        ns_exponent: exponent of the counts in the negative-sampling distribution (0.75).
+        sample: frequent-item subsampling threshold (word2vec's ``sample``); 0 disables it.
+        threads: worker threads; 0 means all cores.
+        seed: random seed; with ``threads=1`` training is deterministic for a given seed.
+        backend: ``numba`` (our compiled kernel, category-aware) or ``gensim`` (reference,
+            global negatives only).
+    """
+
+    dim: int = 100
+    window: int = 3
+    epochs: int = 10
+    alpha: float = 0.025
+    min_alpha: float = 0.0001
+    negatives: int = 5
+    category_negatives: int = 5
+    ns_exponent: float = 0.75
+    sample: float = 1e-3
+    threads: int = 0
+    seed: int = 42
+    backend: Backend = "numba"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.dim >= 1, f"dim must be >= 1, got {self.dim}"),
+            (self.window >= 1, f"window must be >= 1, got {self.window}"),
+            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (0 < self.alpha <= 1, f"alpha must be in (0, 1], got {self.alpha}"),
+            (0 <= self.min_alpha <= self.alpha, "min_alpha must be in [0, alpha]"),
+            (self.negatives >= 0, f"negatives must be >= 0, got {self.negatives}"),
+            (self.category_negatives >= 0, "category_negatives must be >= 0"),
+            (self.negatives + self.category_negatives >= 1, "need at least one negative"),
+            (self.sample >= 0, f"sample must be >= 0, got {self.sample}"),
+            (self.threads >= 0, f"threads must be >= 0 (0 = all cores), got {self.threads}"),
+            (self.backend in ("numba", "gensim"), f"unknown backend {self.backend!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
