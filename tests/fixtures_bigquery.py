@@ -1,0 +1,1 @@
+"""Fixtures for the real bigquery server (see tests/conftest.py)."""

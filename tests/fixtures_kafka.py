@@ -1,0 +1,1 @@
+"""Fixtures for the real kafka server (see tests/conftest.py)."""

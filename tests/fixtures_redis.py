@@ -1,0 +1,1 @@
+"""Fixtures for the real redis server (see tests/conftest.py)."""
