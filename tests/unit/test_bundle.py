@@ -1,0 +1,80 @@
+import json
+import os
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from engine.bundle import SCHEMA_VERSION, Bundle, BundleWriter, resolve_bundle_dir, switch_latest
+from engine.errors import BundleError, IncompatibleBundleError
+
+
+def _write(root, version=None, value=1.0):
+    with BundleWriter(root, version=version) as w:
+        w.add_array("vectors", np.full((3, 2), value, dtype=np.float32))
+        w.add_table("items", pa.table({"item_id": ["a", "b", "c"]}))
+        w.update_manifest(source={"kind": "test"}, hyperparameters={"dim": 2})
+        return w.commit()
+
+
+def test_round_trip_and_latest(tmp_path):
+    bundle_dir = _write(tmp_path)
+    b = Bundle.load(tmp_path)  # through latest
+    assert b.path == bundle_dir.resolve()
+    assert b.manifest["schema_version"] == SCHEMA_VERSION
+    assert b.manifest["source"] == {"kind": "test"}
+    vec = b.array("vectors")
+    assert vec.shape == (3, 2) and not vec.flags.writeable
+    assert b.table("items").column("item_id").to_pylist() == ["a", "b", "c"]
+    assert set(b.manifest["files"]) == {"vectors.npy", "items.parquet"}
+    assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
+
+
+def test_latest_moves_only_on_commit(tmp_path):
+    first = _write(tmp_path, version="v1")
+    with pytest.raises(RuntimeError), BundleWriter(tmp_path, version="v2") as w:
+        w.add_array("vectors", np.zeros(3))
+        raise RuntimeError("training blew up")
+    assert resolve_bundle_dir(tmp_path) == first.resolve()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "v1"]
+    second = _write(tmp_path, version="v2", value=2.0)
+    assert resolve_bundle_dir(tmp_path) == second.resolve()
+    switch_latest(tmp_path, "v1")  # roll back
+    assert Bundle.load(tmp_path).array("vectors")[0, 0] == 1.0
+
+
+def test_corrupt_file_is_refused(tmp_path):
+    bundle_dir = _write(tmp_path)
+    with open(bundle_dir / "vectors.npy", "r+b") as f:
+        f.seek(-4, os.SEEK_END)
+        f.write(b"\x00\x00\x80\x7f")
+    with pytest.raises(BundleError, match="checksum mismatch for vectors.npy"):
+        Bundle.load(bundle_dir)
+
+
+def test_newer_schema_is_refused(tmp_path):
+    bundle_dir = _write(tmp_path)
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    manifest["schema_version"] = SCHEMA_VERSION + 1
+    (bundle_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IncompatibleBundleError, match="newer than this code reads"):
+        Bundle.load(bundle_dir)
+
+
+def test_missing_bundle_says_what_to_do(tmp_path):
+    with pytest.raises(BundleError, match="make train"):
+        Bundle.load(tmp_path / "nowhere")
+    with pytest.raises(BundleError, match="make train"):
+        Bundle.load(tmp_path)
+
+
+def test_object_arrays_are_refused(tmp_path):
+    with BundleWriter(tmp_path) as w, pytest.raises(BundleError, match="object dtype"):
+        w.add_array("ids", np.array(["a", "b"], dtype=object))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_temp_dirs_are_cleaned(tmp_path):
+    (tmp_path / ".tmp-crashed").mkdir()
+    _write(tmp_path)
+    assert not (tmp_path / ".tmp-crashed").exists()
