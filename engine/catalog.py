@@ -1,0 +1,182 @@
+"""The product catalogue as the recommender sees it: ids, categories, availability, metadata.
+
+Rows ``0..n_trained-1`` are the items of the trained model, in vector order. Products added
+after training (with metadata, no views) get rows after them, with cold-start vectors; they
+are searched exactly beside the HNSW index, which is never modified while serving.
+
+Concurrency: readers never lock. Writers (``upsert``) are serialised by a lock and publish a
+new immutable :class:`CatalogState` by a single reference assignment, so a request always sees
+one consistent state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.corpus import NO_CATEGORY
+from engine.errors import ConfigError, UnknownItemError
+
+
+@dataclass(frozen=True)
+class ProductMetadata:
+    """What the shop knows about a product; every field optional."""
+
+    category: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    title: str | None = None
+    available: bool = True
+
+
+@dataclass(frozen=True)
+class CatalogState:
+    """One immutable snapshot of the catalogue."""
+
+    item_ids: list[str]  # trained items (shared between states, never modified)
+    index: dict[str, int]
+    new_ids: tuple[str, ...]  # products added since training, rows n_trained...
+    new_index: dict[str, int]
+    categories: np.ndarray  # int32 category index per row, NO_CATEGORY when unknown
+    category_names: list[str]
+    category_index: dict[str, int]
+    available: np.ndarray  # bool per row
+    metadata: dict[int, ProductMetadata] = field(default_factory=dict)  # shared, from training
+    updates: dict[int, ProductMetadata] = field(default_factory=dict)  # upserts since then
+    new_vectors_in: np.ndarray | None = None  # (n_new, dim) cold-start input vectors
+    new_vectors_out: np.ndarray | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.item_ids) + len(self.new_ids)
+
+    def row_of(self, item_id: str) -> int | None:
+        row = self.index.get(item_id)
+        return self.new_index.get(item_id) if row is None else row
+
+    def metadata_of(self, row: int) -> ProductMetadata | None:
+        found = self.updates.get(row)
+        return self.metadata.get(row) if found is None else found
+
+    def id_of(self, row: int) -> str:
+        n = len(self.item_ids)
+        return self.item_ids[row] if row < n else self.new_ids[row - n]
+
+
+class Catalog:
+    """Catalogue of a model version, with live availability and new products.
+
+    Args:
+        item_ids: ids of the trained items, in vector order.
+        categories: category id (string or None) per trained item.
+        metadata: optional metadata per trained item id (for cold start by similarity).
+        capacity: most new products accepted before the next training run (bounds memory
+            and the per-thread scratch buffers).
+    """
+
+    def __init__(
+        self,
+        item_ids: list[str],
+        categories: list[str | None],
+        metadata: Mapping[str, ProductMetadata] | None = None,
+        capacity: int = 100_000,
+    ) -> None:
+        names = sorted({c for c in categories if c is not None})
+        cat_index = {c: k for k, c in enumerate(names)}
+        cats = np.array(
+            [NO_CATEGORY if c is None else cat_index[c] for c in categories], dtype=np.int32
+        )
+        ids = [str(i) for i in item_ids]
+        index = {i: k for k, i in enumerate(ids)}
+        meta = {index[str(i)]: m for i, m in (metadata or {}).items() if str(i) in index}
+        available = np.ones(len(ids), dtype=bool)
+        for row, m in meta.items():
+            available[row] = m.available
+        self.n_trained = len(ids)
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self.state = CatalogState(ids, index, (), {}, cats, names, cat_index, available, meta)
+
+    @property
+    def n_rows(self) -> int:
+        return self.state.n_rows
+
+    @property
+    def max_rows(self) -> int:
+        return self.n_trained + self.capacity
+
+    def row_of(self, item_id: str) -> int:
+        row = self.state.row_of(str(item_id))
+        if row is None:
+            raise UnknownItemError(f"unknown product {item_id!r}")
+        return row
+
+    def category_of(self, row: int) -> str | None:
+        c = int(self.state.categories[row])
+        return None if c == NO_CATEGORY else self.state.category_names[c]
+
+    def metadata_of(self, row: int) -> ProductMetadata | None:
+        return self.state.metadata_of(row)
+
+    def upsert(
+        self,
+        item_id: str,
+        metadata: ProductMetadata,
+        cold_vectors: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[int, bool]:
+        """Add or update a product; returns ``(row, created)``.
+
+        A new product needs ``cold_vectors`` (input, output) from the cold-start model.
+        """
+        item_id = str(item_id)
+        with self._lock:
+            s = self.state
+            row = s.row_of(item_id)
+            created = row is None
+            cat_index = dict(s.category_index)
+            names = list(s.category_names)
+            if metadata.category is not None and metadata.category not in cat_index:
+                cat_index[metadata.category] = len(names)
+                names.append(metadata.category)
+            cat = cat_index[metadata.category] if metadata.category is not None else NO_CATEGORY
+            new_in, new_out = s.new_vectors_in, s.new_vectors_out
+            new_ids, new_index = s.new_ids, s.new_index
+            if created:
+                if cold_vectors is None:
+                    raise ConfigError("a new product needs cold-start vectors")
+                if s.n_rows >= self.max_rows:
+                    raise ConfigError(
+                        f"catalogue is full: {self.capacity} products were added since training; "
+                        "re-train (make train) to take them into the model"
+                    )
+                row = s.n_rows
+                vin, vout = (np.asarray(v, np.float32)[None] for v in cold_vectors)
+                new_in = vin if new_in is None else np.vstack([new_in, vin])
+                new_out = vout if new_out is None else np.vstack([new_out, vout])
+                new_ids = (*new_ids, item_id)
+                new_index = {**new_index, item_id: row}
+                categories = np.append(s.categories, np.int32(cat))
+                available = np.append(s.available, metadata.available)
+            else:
+                categories = s.categories.copy()
+                available = s.available.copy()
+                if metadata.category is not None or row >= self.n_trained:
+                    categories[row] = cat
+                available[row] = metadata.available
+            self.state = CatalogState(
+                s.item_ids, s.index, new_ids, new_index, categories, names, cat_index, available,
+                s.metadata, {**s.updates, row: metadata}, new_in, new_out,
+            )  # fmt: skip
+            return row, created
+
+    def describe(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "trained_items": self.n_trained,
+            "new_items": s.n_rows - self.n_trained,
+            "unavailable": int((~s.available).sum()),
+        }

@@ -1,0 +1,295 @@
+"""RecommenderModel: everything the recommender needs, built in batch, loaded by serving.
+
+The batch pipeline calls :meth:`RecommenderModel.build` (statistics and indexes from the
+training sessions and the trained vectors) and :meth:`write` into a bundle; the service calls
+:meth:`load`. No trainer is imported here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from engine.bundle import Bundle, BundleWriter
+from engine.catalog import Catalog, CatalogState, ProductMetadata
+from engine.coldstart import ColdStart, ColdStartParams
+from engine.corpus import NO_CATEGORY, SessionCorpus
+from engine.covisitation import CoVisitation, CoVisitationParams
+from engine.errors import BundleError
+from engine.index import ExactIndex, HnswIndex, HnswParams
+from engine.popularity import popularity_scores, top_by_category
+from engine.ranking import RankingWeights
+from engine.session import SessionWeights, WeighedSession
+from engine.session_knn import SessionKnn, SessionKnnParams
+from engine.vectors import ItemVectors
+
+MODEL_FILE = "model"  # model.json: parameters and index metadata
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """All tunable parameters of the served model (stored in the bundle)."""
+
+    covisitation: CoVisitationParams = field(default_factory=CoVisitationParams)
+    session_knn: SessionKnnParams = field(default_factory=SessionKnnParams)
+    hnsw: HnswParams = field(default_factory=HnswParams)
+    ranking: RankingWeights = field(default_factory=RankingWeights)
+    session: SessionWeights = field(default_factory=SessionWeights)
+    cold_start: ColdStartParams = field(default_factory=ColdStartParams)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name).to_dict() for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelParams:
+        kinds = {
+            "covisitation": CoVisitationParams,
+            "session_knn": SessionKnnParams,
+            "hnsw": HnswParams,
+            "ranking": RankingWeights,
+            "session": SessionWeights,
+            "cold_start": ColdStartParams,
+        }
+        return cls(**{k: kind(**d[k]) for k, kind in kinds.items() if k in d})
+
+    def replace(self, **parts: Any) -> ModelParams:
+        return ModelParams(**{**{k: getattr(self, k) for k in self.__dataclass_fields__}, **parts})
+
+
+def _metadata_table(item_ids, categories, counts, metadata) -> pa.Table:
+    meta = [metadata.get(i) or ProductMetadata() for i in item_ids]
+    return pa.table(
+        {
+            "item_id": pa.array(item_ids, pa.string()),
+            "category_id": pa.array(categories, pa.string()),
+            "count": pa.array(counts, pa.int64()),
+            "brand": pa.array([m.brand for m in meta], pa.string()),
+            "price": pa.array([m.price for m in meta], pa.float64()),
+            "title": pa.array([m.title for m in meta], pa.string()),
+            "available": pa.array([m.available for m in meta], pa.bool_()),
+        }
+    )
+
+
+class RecommenderModel:
+    """Vectors, catalogue, statistics and indexes of one model version (read-only parts)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        vectors: ItemVectors,
+        counts: np.ndarray,
+        covisitation: CoVisitation,
+        session_knn: SessionKnn,
+        next_index: HnswIndex,
+        similar_index: HnswIndex,
+        params: ModelParams,
+        version: str = "dev",
+    ) -> None:
+        self.catalog = catalog
+        self.vectors = vectors
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.covisitation = covisitation
+        self.session_knn = session_knn
+        self.next_index = next_index
+        self.similar_index = similar_index
+        self.params = params
+        self.version = version
+        self.popularity = popularity_scores(self.counts)
+        state = catalog.state
+        self.popular, self.popular_by_category = top_by_category(
+            self.popularity, state.categories[: catalog.n_trained]
+        )
+        n = catalog.n_trained
+        meta = [state.metadata_of(r) or ProductMetadata() for r in range(n)]
+        self.cold_start = ColdStart(
+            categories=state.categories[:n],
+            category_index=state.category_index,
+            brands=[m.brand for m in meta],
+            prices=np.array([m.price if m.price is not None else np.nan for m in meta]),
+            titles=[m.title for m in meta],
+            popularity=self.popularity,
+            vectors_in=vectors.input,
+            vectors_out=vectors.output,
+            params=params.cold_start,
+        )
+
+    # ------------------------------------------------------------------ build / IO
+    @classmethod
+    def build(
+        cls,
+        corpus: SessionCorpus,
+        vectors: ItemVectors,
+        metadata: dict[str, ProductMetadata] | None = None,
+        params: ModelParams | None = None,
+        threads: int = 0,
+    ) -> RecommenderModel:
+        """Statistics and indexes from the training sessions and trained vectors."""
+        params = params or ModelParams()
+        if list(map(str, vectors.item_ids)) != list(map(str, corpus.item_ids)):
+            raise BundleError("vectors and corpus must share one vocabulary, in the same order")
+        categories = [
+            None if c == NO_CATEGORY else str(corpus.category_names[c])
+            for c in corpus.item_categories
+        ]
+        catalog = Catalog(list(map(str, corpus.item_ids)), categories, metadata)
+        return cls(
+            catalog=catalog,
+            vectors=vectors,
+            counts=corpus.item_counts,
+            covisitation=CoVisitation.build(corpus, params.covisitation),
+            session_knn=SessionKnn.build(corpus, params.session_knn),
+            next_index=HnswIndex.build(vectors.output, "ip", params.hnsw, threads),
+            similar_index=HnswIndex.build(vectors.input, "cosine", params.hnsw, threads),
+            params=params,
+        )
+
+    def write(self, w: BundleWriter) -> None:
+        """Write every part of the model into a bundle being written."""
+        state = self.catalog.state
+        n = self.catalog.n_trained
+        meta = {state.item_ids[r]: state.metadata_of(r) for r in range(n) if state.metadata_of(r)}
+        categories = [self.catalog.category_of(r) for r in range(n)]
+        w.add_table("items", _metadata_table(state.item_ids, categories, self.counts, meta))
+        w.add_array("vectors_input", self.vectors.input)
+        w.add_array("vectors_output", self.vectors.output)
+        kn = self.session_knn
+        w.add_array("sessions_indptr", kn.indptr)
+        w.add_array("sessions_indices", kn.indices)
+        w.add_array("knn_inv_ptr", kn.inv_ptr)
+        w.add_array("knn_inv_sessions", kn.inv_sessions)
+        w.add_array("knn_inv_positions", kn.inv_positions)
+        cv = self.covisitation
+        w.add_array("covisitation_indptr", cv.indptr)
+        w.add_array("covisitation_indices", cv.indices)
+        w.add_array("covisitation_weights", cv.weights)
+        w.add_json(
+            MODEL_FILE,
+            {
+                "params": self.params.to_dict(),
+                "next_index": self.next_index.save(w.path_for("hnsw_next.bin")),
+                "similar_index": self.similar_index.save(w.path_for("hnsw_similar.bin")),
+            },
+        )
+
+    @classmethod
+    def load(cls, bundle: Bundle, new_items_capacity: int = 100_000) -> RecommenderModel:
+        """Load a verified bundle; vectors and tables are memory-mapped read-only."""
+        try:
+            spec = bundle.json(MODEL_FILE)
+        except BundleError as exc:
+            raise BundleError(
+                f"{exc}: this bundle has no recommender model (written by an older pipeline?); "
+                "re-train it with `make train`"
+            ) from None
+        params = ModelParams.from_dict(spec["params"])
+        items = bundle.table("items").to_pydict()
+        ids = items["item_id"]
+        metadata = {
+            i: ProductMetadata(c, b, p, t, bool(a) if a is not None else True)
+            for i, c, b, p, t, a in zip(
+                ids, items["category_id"], items["brand"], items["price"], items["title"],
+                items["available"], strict=True,
+            )
+        }  # fmt: skip
+        catalog = Catalog(ids, items["category_id"], metadata, capacity=new_items_capacity)
+        vectors = ItemVectors(
+            np.array(ids, dtype=object),
+            bundle.array("vectors_input"),
+            bundle.array("vectors_output"),
+        )
+        return cls(
+            catalog=catalog,
+            vectors=vectors,
+            counts=np.asarray(items["count"], dtype=np.int64),
+            covisitation=CoVisitation(
+                bundle.array("covisitation_indptr"),
+                bundle.array("covisitation_indices"),
+                bundle.array("covisitation_weights"),
+                params.covisitation,
+            ),
+            session_knn=SessionKnn(
+                bundle.array("sessions_indptr"),
+                bundle.array("sessions_indices"),
+                bundle.array("knn_inv_ptr"),
+                bundle.array("knn_inv_sessions"),
+                bundle.array("knn_inv_positions"),
+                params.session_knn,
+            ),
+            next_index=HnswIndex.load(bundle.file("hnsw_next.bin"), spec["next_index"]),
+            similar_index=HnswIndex.load(bundle.file("hnsw_similar.bin"), spec["similar_index"]),
+            params=params,
+            version=bundle.version,
+        )
+
+    # ------------------------------------------------------------------ lookups
+    @cached_property
+    def next_exact(self) -> ExactIndex:
+        """Exact inner-product search over output vectors (ground truth; built on first use)."""
+        return ExactIndex(self.vectors.output, "ip")
+
+    @cached_property
+    def similar_exact(self) -> ExactIndex:
+        return ExactIndex(self.vectors.input, "cosine")
+
+    @property
+    def next_index_ef(self) -> int:
+        return self.next_index.params.ef
+
+    @property
+    def similar_index_ef(self) -> int:
+        return self.similar_index.params.ef
+
+    def _gather(self, trained: np.ndarray, new: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+        n = self.catalog.n_trained
+        rows = np.asarray(rows, dtype=np.int64)
+        if new is None or len(rows) == 0 or rows.max() < n:
+            return trained[rows]
+        out = np.empty((len(rows), trained.shape[1]), np.float32)
+        old = rows < n
+        out[old] = trained[rows[old]]
+        out[~old] = new[rows[~old] - n]
+        return out
+
+    def input_vectors(self, rows: np.ndarray, state: CatalogState) -> np.ndarray:
+        return self._gather(self.vectors.input, state.new_vectors_in, rows)
+
+    def output_vectors(self, rows: np.ndarray, state: CatalogState) -> np.ndarray:
+        return self._gather(self.vectors.output, state.new_vectors_out, rows)
+
+    def input_vector(self, row: int, state: CatalogState) -> np.ndarray:
+        return self.input_vectors(np.array([row]), state)[0]
+
+    def session_vector(self, ws: WeighedSession, state: CatalogState) -> np.ndarray:
+        """Recency-weighted mean of the session's input vectors."""
+        w = ws.recency / max(float(ws.recency.sum()), 1e-12)
+        return w @ self.input_vectors(ws.rows, state)
+
+    def popularity_of(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros(len(rows), np.float32)
+        old = rows < self.catalog.n_trained
+        out[old] = self.popularity[rows[old]]
+        return out
+
+    def add_product(self, item_id: str, meta: ProductMetadata) -> tuple[int, bool]:
+        """Add or update a product; a new one gets a cold-start vector at once."""
+        if self.catalog.state.row_of(str(item_id)) is None:
+            return self.catalog.upsert(item_id, meta, self.cold_start.vectors_for(meta))
+        return self.catalog.upsert(item_id, meta)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "items": self.catalog.n_trained,
+            "dim": self.vectors.dim,
+            "sessions": self.session_knn.n_sessions,
+            **self.catalog.describe(),
+        }
+
+
+__all__ = ["ModelParams", "RecommenderModel"]

@@ -1,0 +1,26 @@
+"""Popularity: the fallback when nothing is known, and a weak signal in the ranking blend."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.corpus import NO_CATEGORY
+
+
+def popularity_scores(counts: np.ndarray) -> np.ndarray:
+    """``log1p(count)`` scaled to [0, 1] (dampened: the head should not swamp the blend)."""
+    logs = np.log1p(np.asarray(counts, dtype=np.float64))
+    top = logs.max() if len(logs) else 0.0
+    return (logs / top if top > 0 else logs).astype(np.float32)
+
+
+def top_by_category(
+    scores: np.ndarray, categories: np.ndarray, per_category: int = 200
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The ``per_category`` most popular rows overall, and of every category."""
+    order = np.argsort(-scores, kind="stable")
+    cats = categories[order]
+    by_category = {
+        int(c): order[cats == c][:per_category] for c in np.unique(categories) if c != NO_CATEGORY
+    }
+    return order[:per_category], by_category

@@ -1,0 +1,290 @@
+"""SessionRecommender: what the product page shows, from the session and the current product.
+
+Two stages (the classic design): candidate generation (co-visitation rows of the session
+items, the session neighbourhood, HNSW on the session vector, the session's own items), then a
+ranking stage that blends their signals (engine/ranking.py), then business filters. Every
+answer says which strategy produced it and, per item, which session item contributed most
+("because you viewed X").
+
+Strategies, most to least informed:
+    ``session``      the session has known items besides the current product
+    ``item``         only the current product is known: its neighbours
+    ``cold_start``   only products added after training (metadata-based vectors) are known
+    ``popular``      nothing is known: popular items (of the requested/current category)
+
+Thread-safety: ``recommend`` and ``similar_items`` may run concurrently from many threads;
+each thread has its own scratch buffers, and catalogue updates are atomic snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.errors import ConfigError
+from engine.model import RecommenderModel
+from engine.ranking import COVISITATION, EMBEDDING, POPULARITY, REPEAT, SESSION_KNN, blend
+from engine.session import SessionEvent, WeighedSession, as_events, weigh_session
+from engine.session_knn import session_knn_scores
+from engine.signals import ScratchPool, add_items, add_rows, row_contributions
+
+MAX_K = 100
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Business rules applied after ranking.
+
+    Args:
+        exclude_seen: drop items already in the session (the current product is always dropped).
+        categories: only recommend items of these categories (None: any).
+        exclude: ids never to recommend (e.g. out of stock in this shop's region).
+    """
+
+    exclude_seen: bool = True
+    categories: frozenset[str] | None = None
+    exclude: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Top-k items, best first, higher score is better."""
+
+    item_ids: list[str]
+    scores: np.ndarray
+    because: list[str | None]
+    strategy: str
+    unknown_items: int = 0
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= MAX_K:
+        raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
+
+
+class SessionRecommender:
+    """Recommends products for a session with a loaded :class:`RecommenderModel`.
+
+    Args:
+        model: the loaded model (vectors, indexes, statistics, catalogue).
+        exact: search candidates by exact inner product instead of HNSW (for measuring the
+            HNSW loss; slower).
+    """
+
+    def __init__(self, model: RecommenderModel, exact: bool = False) -> None:
+        self.model = model
+        self.exact = exact
+        self._scratch = ScratchPool(
+            model.catalog.max_rows, n_signals=5, n_sessions=model.session_knn.n_sessions
+        )
+
+    # ------------------------------------------------------------------ public API
+    def recommend(
+        self,
+        session: Sequence[SessionEvent | str],
+        current_item: str | None = None,
+        k: int = 20,
+        filters: Filters | None = None,
+    ) -> Recommendation:
+        """Top ``k`` products for a session (oldest event first) viewing ``current_item``."""
+        _check_k(k)
+        filters = filters or Filters()
+        m = self.model
+        state = m.catalog.state
+        events = as_events(session)
+        if current_item is not None and (not events or events[-1].item_id != str(current_item)):
+            events.append(SessionEvent(str(current_item)))
+        rows, kinds, unknown = [], [], 0
+        for e in events:
+            row = state.row_of(e.item_id)
+            if row is None:
+                unknown += 1
+            else:
+                rows.append(row)
+                kinds.append(e.event_type)
+        ws = weigh_session(rows, kinds, m.params.session)
+        current_row = state.row_of(str(current_item)) if current_item is not None else None
+        if len(ws) == 0:
+            return self._popular(k, filters, current_item, state, unknown)
+        trained = ws.rows < m.catalog.n_trained
+        if trained.any():
+            only_current = len(ws) == 1 and current_row is not None
+            strategy = "item" if only_current else "session"
+        else:
+            strategy = "cold_start"
+        cand, features = self._candidates(ws, trained, state)
+        seen = ws.rows if filters.exclude_seen else np.empty(0, np.int64)
+        keep = self._filter_mask(cand, filters, state, current_row, seen)
+        cand, features = cand[keep], features[:, keep]
+        scores = blend(features, m.params.ranking)
+        top = self._top(cand, scores, k)
+        rec_rows, rec_scores = cand[top], scores[top]
+        rec_rows, rec_scores = self._pad(rec_rows, rec_scores, k, filters, state, current_row, seen)
+        because = self._because(ws, rec_rows, state)
+        return Recommendation(
+            [state.id_of(int(r)) for r in rec_rows], rec_scores, because, strategy, unknown
+        )
+
+    def similar_items(self, item_id: str, k: int = 20, filters: Filters | None = None):
+        """Products most similar to ``item_id`` (cosine of input vectors)."""
+        _check_k(k)
+        filters = filters or Filters(exclude_seen=False)
+        m = self.model
+        state = m.catalog.state
+        row = m.catalog.row_of(item_id)
+        q = m.input_vector(row, state)
+        fetch = min(m.params.ranking.embedding_candidates + k, m.similar_index_ef)
+        cand, sims = self._search(m.similar_index, m.similar_exact, q, fetch, state, "cosine")
+        keep = self._filter_mask(cand, filters, state, row, np.empty(0, np.int64))
+        cand, sims = cand[keep], sims[keep]
+        top = self._top(cand, sims, k)
+        ids = [state.id_of(int(r)) for r in cand[top]]
+        return Recommendation(ids, sims[top], [str(item_id)] * len(ids), "similar")
+
+    # ------------------------------------------------------------------ stages
+    def _candidates(self, ws: WeighedSession, trained: np.ndarray, state):
+        m = self.model
+        w = m.params.ranking
+        scratch = self._scratch.get()
+        buf, mark, touched = scratch.signals, scratch.mark, scratch.touched
+        n = 0
+        t_rows, t_recency = ws.rows[trained], ws.recency[trained]
+        if w.covisitation > 0 and len(t_rows):
+            cv = m.covisitation
+            n = add_rows(
+                cv.indptr, cv.indices, cv.weights, t_rows, t_recency,
+                buf[COVISITATION], mark, touched, n,
+            )  # fmt: skip
+        if w.session_knn > 0 and len(t_rows):
+            kn = m.session_knn
+            p = kn.params
+            n = session_knn_scores(
+                t_rows, ws.decayed(p.position_decay)[trained], kn.indptr, kn.indices,
+                kn.inv_ptr, kn.inv_sessions, kn.inv_positions, p.sample, p.k,
+                p.distance_decay, p.backward_weight, p.length_norm,
+                scratch.session_sim, scratch.session_shared, scratch.session_touched,
+                buf[SESSION_KNN], mark, touched, n,
+            )  # fmt: skip
+        n = add_items(ws.rows, ws.recency, buf[REPEAT], mark, touched, n)
+        session_vec = m.session_vector(ws, state)
+        if w.embedding_candidates > 0:
+            fetch = min(w.embedding_candidates, m.next_index_ef)
+            rows, _ = self._search(m.next_index, m.next_exact, session_vec, fetch, state, "ip")
+            zeros = np.zeros(len(rows), np.float32)
+            n = add_items(rows, zeros, buf[EMBEDDING], mark, touched, n)
+        cand = touched[:n].copy()
+        features = buf[:, cand].copy()
+        scratch.reset(cand)
+        features[EMBEDDING] = m.output_vectors(cand, state) @ session_vec
+        features[POPULARITY] = m.popularity_of(cand)
+        return cand, features
+
+    def _search(self, index, exact, q, k, state, space):
+        """HNSW (or exact) over trained items, plus exact over products added since."""
+        m = self.model
+        rows, scores = (exact if self.exact else index).query(q, k)
+        if state.new_vectors_out is not None:
+            new = state.new_vectors_out if space == "ip" else state.new_vectors_in
+            s = new @ q
+            if space == "cosine":
+                s = s / np.maximum(np.linalg.norm(new, axis=1) * np.linalg.norm(q), 1e-12)
+            take = np.argsort(-s)[:k]
+            rows = np.concatenate([rows, take + m.catalog.n_trained])
+            scores = np.concatenate([scores, s[take]])
+        return rows, scores
+
+    def _filter_mask(self, cand, filters: Filters, state, current_row, seen) -> np.ndarray:
+        keep = state.available[cand].copy()
+        if current_row is not None:
+            keep &= cand != current_row
+        if len(seen):
+            keep &= ~np.isin(cand, seen)
+        if filters.categories is not None:
+            wanted = [
+                state.category_index[c] for c in filters.categories if c in state.category_index
+            ]
+            keep &= np.isin(state.categories[cand], wanted)
+        if filters.exclude:
+            ex = [r for r in (state.row_of(str(i)) for i in filters.exclude) if r is not None]
+            keep &= ~np.isin(cand, ex)
+        return keep
+
+    @staticmethod
+    def _top(cand: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+        if len(cand) == 0:
+            return np.empty(0, np.int64)
+        # best score first; ties by row so that results are deterministic
+        order = np.lexsort((cand, -scores))
+        return order[:k]
+
+    def _pad(self, rows, scores, k, filters, state, current_row, seen):
+        """Fill a short list with popular items that pass the filters (scores below the rest)."""
+        if len(rows) >= k:
+            return rows, scores
+        pool = self._popular_pool(filters, state, current_row)
+        pool = pool[~np.isin(pool, rows)]
+        pool = pool[self._filter_mask(pool, filters, state, current_row, seen)][: k - len(rows)]
+        floor = float(scores.min()) if len(scores) else 0.0
+        pad_scores = floor - 1e-3 * (1 + np.arange(len(pool), dtype=np.float32))
+        return np.concatenate([rows, pool]), np.concatenate([scores, pad_scores]).astype(np.float32)
+
+    def _popular_pool(self, filters: Filters, state, current_row) -> np.ndarray:
+        m = self.model
+        if filters.categories is not None:
+            cats = [
+                state.category_index[c] for c in filters.categories if c in state.category_index
+            ]
+            pools = [m.popular_by_category.get(c, np.empty(0, np.int64)) for c in cats]
+            pool = np.concatenate(pools) if pools else np.empty(0, np.int64)
+            return pool[np.argsort(-m.popularity_of(pool), kind="stable")]
+        if current_row is not None:
+            c = int(state.categories[current_row])
+            same = m.popular_by_category.get(c)
+            if same is not None:
+                return np.concatenate([same, m.popular[~np.isin(m.popular, same)]])
+        return m.popular
+
+    def _popular(self, k, filters, current_item, state, unknown) -> Recommendation:
+        pool = self._popular_pool(filters, state, None)
+        current = state.row_of(str(current_item)) if current_item is not None else None
+        pool = pool[self._filter_mask(pool, filters, state, current, np.empty(0, np.int64))][:k]
+        scores = self.model.popularity_of(pool)
+        return Recommendation(
+            [state.id_of(int(r)) for r in pool], scores, [None] * len(pool), "popular", unknown
+        )
+
+    def _because(self, ws: WeighedSession, rec_rows: np.ndarray, state) -> list[str | None]:
+        """Per recommended item, the session item that contributed most to it."""
+        if len(rec_rows) == 0:
+            return []
+        m = self.model
+        scratch = self._scratch.get()
+        pos = scratch.targets_pos
+        pos[rec_rows] = np.arange(1, len(rec_rows) + 1, dtype=np.int32)
+        trained = ws.rows < m.catalog.n_trained
+        cv = m.covisitation
+        cov = np.zeros((len(rec_rows), len(ws)), np.float32)
+        cov[:, trained] = row_contributions(
+            cv.indptr, cv.indices, cv.weights, ws.rows[trained], ws.recency[trained],
+            pos, len(rec_rows),
+        )  # fmt: skip
+        pos[rec_rows] = 0
+        emb = (m.output_vectors(rec_rows, state) @ m.input_vectors(ws.rows, state).T) * ws.recency
+        best = np.where(cov.max(axis=1) > 0, cov.argmax(axis=1), emb.argmax(axis=1))
+        out = []
+        for rec, b in zip(rec_rows, best, strict=True):
+            src = int(ws.rows[b])
+            out.append(state.id_of(src) if src != rec else state.id_of(int(rec)))
+        return out
+
+
+def recommend_many(
+    recommender: SessionRecommender, sessions: Iterable[Sequence[str]], k: int = 20, **kwargs
+) -> list[Recommendation]:
+    """Convenience for batch scoring (evaluation): one call per session."""
+    return [recommender.recommend(s, k=k, **kwargs) for s in sessions]

@@ -1,0 +1,152 @@
+"""Session neighbourhood (STAN / V-SKNN style): items from past sessions similar to this one.
+
+Built in the batch pipeline from the training sessions: an inverted index item -> sessions
+that contain it, most recent first (session order is time order), with the item's last
+position in each. At request time the current session's items vote for past sessions
+(recent session items count more), the ``k`` most similar sessions are kept, and their items
+are scored by similarity and by their distance to the shared item in the neighbour session.
+Work per request is bounded by ``sample`` sessions per session item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numba as nb
+import numpy as np
+
+from engine.corpus import SessionCorpus
+from engine.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SessionKnnParams:
+    """Args:
+    sample: most recent past sessions looked at per session item.
+    k: neighbour sessions kept.
+    position_decay: weight of a session item ``j`` steps before the newest is
+        ``exp(-j / position_decay)`` (STAN's lambda_1).
+    distance_decay: an item ``d`` steps from the shared item in a neighbour session gets
+        ``exp(-|d| / distance_decay)`` (STAN's lambda_3).
+    backward_weight: extra factor for items *before* the shared item in the neighbour session.
+    length_norm: similarity is divided by ``len(neighbour) ** length_norm``.
+    """
+
+    sample: int = 1000
+    k: int = 500
+    position_decay: float = 2.0
+    distance_decay: float = 2.0
+    backward_weight: float = 0.5
+    length_norm: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.sample < 1 or self.k < 1:
+            raise ConfigError("session-kNN sample and k must be >= 1")
+        if self.position_decay <= 0 or self.distance_decay <= 0:
+            raise ConfigError("session-kNN decays must be > 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@nb.njit(cache=True)
+def _build_inverted(indptr, indices, n_items):
+    n_sessions = len(indptr) - 1
+    # last position of each item in each session, sessions newest first per item
+    counts = np.zeros(n_items + 1, np.int64)
+    seen = np.full(n_items, -1, np.int64)
+    for s in range(n_sessions):
+        for p in range(indptr[s], indptr[s + 1]):
+            it = indices[p]
+            if seen[it] != s:
+                seen[it] = s
+                counts[it + 1] += 1
+    ptr = np.cumsum(counts)
+    fill = ptr[:-1].copy()
+    sess = np.empty(ptr[-1], np.int32)
+    pos = np.empty(ptr[-1], np.int32)
+    seen[:] = -1
+    for s in range(n_sessions - 1, -1, -1):  # newest first
+        o = indptr[s]
+        for p in range(indptr[s + 1] - 1, o - 1, -1):  # last occurrence first
+            it = indices[p]
+            if seen[it] != s:
+                seen[it] = s
+                sess[fill[it]] = s
+                pos[fill[it]] = p - o
+                fill[it] += 1
+    return ptr, sess, pos
+
+
+@nb.njit(cache=True)
+def session_knn_scores(
+    rows, weights, indptr, indices, inv_ptr, inv_sess, inv_pos,
+    sample, k, distance_decay, backward_weight, length_norm,
+    sim, last_shared, touched_sessions, out, mark, touched, n_touched,
+):  # fmt: skip
+    """Add neighbour-session scores into ``out``; return the new ``n_touched``.
+
+    ``rows``/``weights``: unique session items and their weights. ``sim``, ``last_shared``,
+    ``touched_sessions``: per-thread scratch of size n_sessions (left zeroed on return).
+    ``mark``/``touched``: the caller's candidate set (items with ``mark`` 1 are listed).
+    """
+    nt = 0
+    for a in range(len(rows)):
+        x = rows[a]
+        w = weights[a]
+        end = min(inv_ptr[x + 1], inv_ptr[x] + sample)
+        for p in range(inv_ptr[x], end):
+            s = inv_sess[p]
+            if sim[s] == 0.0:
+                touched_sessions[nt] = s
+                nt += 1
+                last_shared[s] = inv_pos[p]  # shared item of the most recent session item
+            sim[s] += w
+    if nt == 0:
+        return n_touched
+    sims = np.empty(nt, np.float64)
+    for a in range(nt):
+        s = touched_sessions[a]
+        sims[a] = sim[s] / (indptr[s + 1] - indptr[s]) ** length_norm
+    keep = np.argsort(-sims, kind="mergesort")[: min(k, nt)]
+    for a in keep:
+        s = touched_sessions[a]
+        v = sims[a]
+        o = indptr[s]
+        shared = last_shared[s]
+        for pp in range(indptr[s + 1] - o):
+            d = pp - shared
+            if d >= 0:
+                w3 = np.exp(-d / distance_decay)
+            else:
+                w3 = backward_weight * np.exp((d + 1) / distance_decay)
+            it = indices[o + pp]
+            if mark[it] == 0:
+                mark[it] = 1
+                touched[n_touched] = it
+                n_touched += 1
+            out[it] += v * w3
+    for a in range(nt):
+        sim[touched_sessions[a]] = 0.0
+    return n_touched
+
+
+@dataclass(frozen=True)
+class SessionKnn:
+    """Past sessions (CSR) and their inverted index, read-only."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    inv_ptr: np.ndarray
+    inv_sessions: np.ndarray
+    inv_positions: np.ndarray
+    params: SessionKnnParams
+
+    @classmethod
+    def build(cls, corpus: SessionCorpus, params: SessionKnnParams | None = None) -> SessionKnn:
+        ptr, sess, pos = _build_inverted(corpus.indptr, corpus.indices, corpus.n_items)
+        return cls(corpus.indptr, corpus.indices, ptr, sess, pos, params or SessionKnnParams())
+
+    @property
+    def n_sessions(self) -> int:
+        return len(self.indptr) - 1
