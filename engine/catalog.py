@@ -34,6 +34,16 @@ class ProductMetadata:
 
 
 @dataclass(frozen=True)
+class ColdVectors:
+    """What the cold-start model gives a new product: vectors and the warm products behind."""
+
+    input: np.ndarray
+    output: np.ndarray
+    neighbours: np.ndarray
+    weights: np.ndarray
+
+
+@dataclass(frozen=True)
 class CatalogState:
     """One immutable snapshot of the catalogue."""
 
@@ -49,6 +59,8 @@ class CatalogState:
     updates: dict[int, ProductMetadata] = field(default_factory=dict)  # upserts since then
     new_vectors_in: np.ndarray | None = None  # (n_new, dim) cold-start input vectors
     new_vectors_out: np.ndarray | None = None
+    # new row -> (warm rows, weights) its cold-start vector was averaged from
+    cold_neighbours: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -126,11 +138,11 @@ class Catalog:
         self,
         item_id: str,
         metadata: ProductMetadata,
-        cold_vectors: tuple[np.ndarray, np.ndarray] | None = None,
+        cold: ColdVectors | None = None,
     ) -> tuple[int, bool]:
         """Add or update a product; returns ``(row, created)``.
 
-        A new product needs ``cold_vectors`` (input, output) from the cold-start model.
+        A new product needs its ``cold`` vectors from the cold-start model.
         """
         item_id = str(item_id)
         with self._lock:
@@ -144,9 +156,10 @@ class Catalog:
                 names.append(metadata.category)
             cat = cat_index[metadata.category] if metadata.category is not None else NO_CATEGORY
             new_in, new_out = s.new_vectors_in, s.new_vectors_out
+            cold_neighbours = s.cold_neighbours
             new_ids, new_index = s.new_ids, s.new_index
             if created:
-                if cold_vectors is None:
+                if cold is None:
                     raise ConfigError("a new product needs cold-start vectors")
                 if s.n_rows >= self.max_rows:
                     raise ConfigError(
@@ -154,7 +167,8 @@ class Catalog:
                         "re-train (make train) to take them into the model"
                     )
                 row = s.n_rows
-                vin, vout = (np.asarray(v, np.float32)[None] for v in cold_vectors)
+                vin, vout = (np.asarray(v, np.float32)[None] for v in (cold.input, cold.output))
+                cold_neighbours = {**cold_neighbours, row: (cold.neighbours, cold.weights)}
                 new_in = vin if new_in is None else np.vstack([new_in, vin])
                 new_out = vout if new_out is None else np.vstack([new_out, vout])
                 new_ids = (*new_ids, item_id)
@@ -169,7 +183,7 @@ class Catalog:
                 available[row] = metadata.available
             self.state = CatalogState(
                 s.item_ids, s.index, new_ids, new_index, categories, names, cat_index, available,
-                s.metadata, {**s.updates, row: metadata}, new_in, new_out,
+                s.metadata, {**s.updates, row: metadata}, new_in, new_out, cold_neighbours,
             )  # fmt: skip
             return row, created
 

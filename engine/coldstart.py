@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from engine.catalog import ProductMetadata
+from engine.catalog import ColdVectors, ProductMetadata
 from engine.corpus import NO_CATEGORY
 from engine.errors import ConfigError
 
@@ -117,11 +117,11 @@ class ColdStart:
         top = np.argsort(-sim, kind="stable")[: p.neighbours]
         return pool[top], sim[top] + 1e-6
 
-    def vectors_for(self, meta: ProductMetadata) -> tuple[np.ndarray, np.ndarray]:
-        """(input, output) vectors for a product with metadata ``meta`` and no views."""
+    def vectors_for(self, meta: ProductMetadata) -> ColdVectors:
+        """Vectors for a product with metadata ``meta`` and no views, and their sources."""
         rows, weights = self.neighbours(meta)
         w = (weights / weights.sum()).astype(np.float32)
-        return w @ self.vectors_in[rows], w @ self.vectors_out[rows]
+        return ColdVectors(w @ self.vectors_in[rows], w @ self.vectors_out[rows], rows, w)
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:

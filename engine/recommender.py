@@ -153,7 +153,7 @@ class SessionRecommender:
         scratch = self._scratch.get()
         buf, mark, touched = scratch.signals, scratch.mark, scratch.touched
         n = 0
-        t_rows, t_recency = ws.rows[trained], ws.recency[trained]
+        t_rows, t_recency, t_decayed = self._warm_rows(ws, trained, state)
         if w.covisitation > 0 and len(t_rows):
             cv = m.covisitation
             n = add_rows(
@@ -164,7 +164,7 @@ class SessionRecommender:
             kn = m.session_knn
             p = kn.params
             n = session_knn_scores(
-                t_rows, ws.decayed(p.position_decay)[trained], kn.indptr, kn.indices,
+                t_rows, t_decayed, kn.indptr, kn.indices,
                 kn.inv_ptr, kn.inv_sessions, kn.inv_positions, p.sample, p.k,
                 p.distance_decay, p.backward_weight, p.length_norm,
                 scratch.session_sim, scratch.session_shared, scratch.session_touched,
@@ -183,6 +183,28 @@ class SessionRecommender:
         features[EMBEDDING] = m.output_vectors(cand, state) @ session_vec
         features[POPULARITY] = m.popularity_of(cand)
         return cand, features
+
+    def _warm_rows(self, ws: WeighedSession, trained: np.ndarray, state):
+        """Trained session rows with their weights; a product added since training stands in
+        for the warm products its cold-start vector came from (so co-visitation and the session
+        neighbourhood can answer for it). Returns rows newest first, recency and kNN weights."""
+        p = self.model.params.session_knn
+        decayed = ws.decayed(p.position_decay)
+        if trained.all():
+            return ws.rows, ws.recency, decayed
+        rows, rec, dec = [ws.rows[trained]], [ws.recency[trained]], [decayed[trained]]
+        for i in np.flatnonzero(~trained):
+            warm, share = state.cold_neighbours[int(ws.rows[i])]
+            rows.append(warm)
+            rec.append(ws.recency[i] * share)
+            dec.append(decayed[i] * share)
+        all_rows = np.concatenate(rows)
+        uniq, first, inverse = np.unique(all_rows, return_index=True, return_inverse=True)
+        order = np.argsort(first)  # keep newest-first order of first appearance
+        sums = [
+            np.bincount(inverse, np.concatenate(x))[order].astype(np.float32) for x in (rec, dec)
+        ]
+        return uniq[order], sums[0], sums[1]
 
     def _search(self, index, exact, q, k, state, space):
         """HNSW (or exact) over trained items, plus exact over products added since."""
