@@ -343,6 +343,8 @@ def train_job_from_args(args: argparse.Namespace):
                 )
     if args.source in ("parquet", "csv") and not args.path:
         raise ConfigError(f"--source {args.source} needs --path (a file, directory or glob)")
+    if args.source == "bigquery" and bool(args.table) == bool(args.sql):
+        raise ConfigError("--source bigquery needs exactly one of --table and --sql FILE")
     if args.products and args.products_table:
         raise ConfigError("give either --products or --products-table, not both")
 
@@ -418,8 +420,6 @@ def train_job_from_args(args: argparse.Namespace):
     else:
         from pipelines.sources.bigquery import BigQuerySource
 
-        if bool(args.table) == bool(args.sql):
-            raise ConfigError("--source bigquery needs exactly one of --table and --sql FILE")
         sql = None
         if args.sql:
             try:
@@ -506,6 +506,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     for noisy in ("gensim", "smart_open", "numba", "urllib3", "google"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # google.auth warns about each credential it fails to find; our error says what to do.
+    logging.getLogger("google.auth").setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:

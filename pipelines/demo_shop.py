@@ -132,7 +132,8 @@ class DemoShop:
 def _catalogue(rng: np.random.Generator, cfg: DemoShopConfig):
     cats = [(dept, cat) for dept, cs in _CATALOGUE.items() for cat in cs]
     shares = rng.dirichlet(np.full(len(cats), 4.0))
-    sizes = np.maximum(40, np.round(shares * cfg.n_products)).astype(int)
+    floor = min(40, cfg.n_products // (2 * len(cats)))  # every category has some products
+    sizes = floor + np.floor(shares * (cfg.n_products - floor * len(cats))).astype(int)
     sizes[np.argmax(sizes)] += cfg.n_products - sizes.sum()  # exact total
     rows: dict[str, list] = {
         k: [] for k in ("item_id", "category_id", "brand", "price", "title", "available")
@@ -267,7 +268,7 @@ def _sessions(rng, browser, n_sessions, n_users, t0, span_s, user_offset=0):
             n = len(session)
             extra, dup, misclick = rng.random(n), rng.random(n), rng.random(n)
             waits = rng.exponential(1.0, (n, 2))
-            dwell = np.minimum(rng.lognormal(np.log(25), 0.8, n), 900.0)
+            dwell = np.minimum(rng.lognormal(np.log(25), 0.8, n), 600.0)
             dwell[misclick < 0.05] = 0.4  # sub-second misclicks
             t = start
             for j, item in enumerate(session):

@@ -127,7 +127,8 @@ def evaluate_pairs(
             continue
         w = recency ** np.arange(len(known) - 1, -1, -1, dtype=np.float64)
         sess[row] = (w[:, None] * vin[known]).sum(axis=0) / w.sum()
-    ranks = np.full(len(targets), n_items + 1, dtype=np.int64)
+    # a miss whatever k is (an unknown target must never count as ranked)
+    ranks = np.full(len(targets), max(n_items, k) + 1, dtype=np.int64)
     positions = np.arange(n_items)
     for lo in range(0, len(targets), batch_size):
         hi = min(lo + batch_size, len(targets))

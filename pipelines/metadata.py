@@ -205,7 +205,7 @@ def read_metadata(
             "mode(brand ORDER BY brand) AS brand, median(price) AS price, "
             "mode(title ORDER BY title) AS title, bool_or(available) AS available "
             "FROM _nowrec_products WHERE item_id IS NOT NULL GROUP BY item_id ORDER BY item_id"
-        ).fetch_arrow_table()
+        ).to_arrow_table()
     except duckdb.Error as exc:
         raise DataError(f"could not read the products: {str(exc).splitlines()[0]}") from exc
     finally:

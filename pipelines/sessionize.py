@@ -528,7 +528,7 @@ def _build(tables: _Tables, final: str, report: SessionizeReport) -> Sessions:
     )
     items = con.execute(
         f"SELECT item_id, category_id, count FROM {vocab} ORDER BY idx"
-    ).fetch_arrow_table()
+    ).to_arrow_table()
     items = items.cast(
         pa.schema([("item_id", pa.string()), ("category_id", pa.string()), ("count", pa.int64())])
     )

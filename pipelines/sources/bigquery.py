@@ -161,6 +161,7 @@ class BigQuerySource:
                     f"(columns: {', '.join(types)}); name it with --ts-col"
                 )
             ts_col, ts_type = resolved["ts"], types[resolved["ts"]]
+            bounds: list[str] = []
             for name, bound, op in (
                 ("start", self.window.start, ">="),
                 ("end", self.window.end, "<"),
@@ -174,9 +175,16 @@ class BigQuerySource:
                         ts_col,
                         ts_type,
                     )
-                    break
-                where.append(f"`{ts_col}` {op} @{name}")
+                    continue
+                bounds.append(f"`{ts_col}` {op} @{name}")
                 params.append(param)
+            if bounds:
+                # Rows with a NULL (or NaN) timestamp are let through on purpose: sessionize
+                # counts them and warns, instead of the query dropping them silently.
+                unusable = f"`{ts_col}` IS NULL"
+                if ts_type in ("FLOAT", "FLOAT64"):
+                    unusable += f" OR IS_NAN(`{ts_col}`)"
+                where.append(f"({unusable} OR ({' AND '.join(bounds)}))")
         if self.event_types and resolved.has("event_type"):
             where.append(f"CAST(`{resolved['event_type']}` AS STRING) IN UNNEST(@event_types)")
             params.append(
