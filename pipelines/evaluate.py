@@ -129,7 +129,6 @@ def evaluate_pairs(
         sess[row] = (w[:, None] * vin[known]).sum(axis=0) / w.sum()
     # a miss whatever k is (an unknown target must never count as ranked)
     ranks = np.full(len(targets), max(n_items, k) + 1, dtype=np.int64)
-    positions = np.arange(n_items)
     for lo in range(0, len(targets), batch_size):
         hi = min(lo + batch_size, len(targets))
         t = target_idx[lo:hi]
@@ -140,7 +139,11 @@ def evaluate_pairs(
         tt = t[ok]
         ts = scores[np.arange(len(tt)), tt][:, None]
         higher = (scores > ts).sum(axis=1)
-        tied_before = ((scores == ts) & (positions[None, :] < tt[:, None])).sum(axis=1)
+        equal = scores == ts
+        tied_before = np.zeros_like(higher)
+        # exact ties are rare with float scores (all-zero rows aside): look only where they are
+        for row in np.flatnonzero(equal.sum(axis=1) > 1):
+            tied_before[row] = equal[row, : tt[row]].sum()
         ranks[lo:hi][ok] = higher + tied_before + 1
     hr, mrr = hit_rate_and_mrr(ranks, k)
     return EvaluationResult(

@@ -161,7 +161,11 @@ def train(job: TrainJob) -> TrainResult:
     }
     bundle_dir = _publish(job, items, catalogue, vectors, corpus, manifest)
     seconds = time.perf_counter() - started
-    tail = f"; {evaluation.line()}" if evaluation else ""
+    tail = (
+        f"; HR@{evaluation.k} {evaluation.hit_rate:.4f}, MRR@{evaluation.k} {evaluation.mrr:.4f}"
+        if evaluation
+        else ""
+    )
     log.info(
         "trained %d items x %d dims on %d sessions in %.1f s -> %s%s",
         corpus.n_items,
