@@ -12,10 +12,12 @@ this module opens no connection of its own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -56,6 +58,19 @@ def parse_table_id(table: str, default_project: str | None) -> tuple[str, str, s
     if not project:
         raise ConfigError(f"table {table!r} has no project; write project.dataset.table")
     return project, m["dataset"], m["table"]
+
+
+@contextlib.contextmanager
+def _quiet_arrow_deprecation():
+    """google-cloud-bigquery warns (PendingDeprecationWarning) that it reads Storage API pages
+    as Arrow itself; nothing a user can act on, and the result is what we want."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message="Retrieving Arrow record batches directly",
+            category=PendingDeprecationWarning,
+        )
+        yield
 
 
 def _bq_errors():
@@ -252,11 +267,12 @@ class BigQuerySource:
                 sql, job_config=bigquery.QueryJobConfig(query_parameters=params)
             )
             job.result()
-            arrow = job.to_arrow(
-                bqstorage_client=self.bqstorage_client,
-                create_bqstorage_client=self.use_storage_api and self.bqstorage_client is None,
-                progress_bar_type=None,
-            )
+            with _quiet_arrow_deprecation():
+                arrow = job.to_arrow(
+                    bqstorage_client=self.bqstorage_client,
+                    create_bqstorage_client=self.use_storage_api and self.bqstorage_client is None,
+                    progress_bar_type=None,
+                )
         except Exception as exc:
             if isinstance(exc, _bq_errors().GoogleAPIError):
                 raise _explain(exc, what) from exc
@@ -311,11 +327,12 @@ class BigQueryTable:
         table_id = f"{project}.{dataset}.{table}"
         try:
             rows = self.client.list_rows(self.client.get_table(table_id))
-            return rows.to_arrow(
-                bqstorage_client=self.bqstorage_client,
-                create_bqstorage_client=self.use_storage_api and self.bqstorage_client is None,
-                progress_bar_type=None,
-            )
+            with _quiet_arrow_deprecation():
+                return rows.to_arrow(
+                    bqstorage_client=self.bqstorage_client,
+                    create_bqstorage_client=self.use_storage_api and self.bqstorage_client is None,
+                    progress_bar_type=None,
+                )
         except Exception as exc:
             if isinstance(exc, _bq_errors().GoogleAPIError):
                 raise _explain(exc, f"BigQuery table {table_id}") from exc
