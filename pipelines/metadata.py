@@ -285,8 +285,8 @@ def join_items(
     report.unavailable_items = available.count(False)
     if report.items_without_category == n:
         report.notes.append(
-            "no categories (no category column and no product metadata): same-category "
-            "negatives fall back to global negatives"
+            "no item has a category (no category column in the events, none in the "
+            "product metadata)"
         )
     names = sort_ids({c for c in cats if c is not None})
     index = {c: k for k, c in enumerate(names)}

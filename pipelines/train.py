@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +102,18 @@ def train(job: TrainJob) -> TrainResult:
     )
     for line in meta_report.lines():
         log.info("metadata: %s", line)
-    if not corpus.has_categories and job.model.category_negatives:
-        log.info(
-            "note: no item has a category, so the %d same-category negatives per pair are "
-            "drawn from the global distribution (global negatives only)",
-            job.model.category_negatives,
-        )
-
     c = job.model
+    notes: list[str] = []
+    if not corpus.has_categories and c.category_negatives:
+        # Same amount of work per pair, all of it global: what the category-aware sampler
+        # would fall back to for every item anyway, said explicitly.
+        c = replace(c, negatives=c.negatives + c.category_negatives, category_negatives=0)
+        notes.append(
+            f"no item has a category: global negatives only ({c.negatives} per pair instead "
+            f"of {job.model.negatives} global + {job.model.category_negatives} same-category)"
+        )
+        log.info("note: %s", notes[-1])
+
     log.info(
         "training prod2vec (%s): dim %d, window %d, %d epochs, %d global + %d same-category "
         "negatives, on %d sessions / %d tokens / %d items",
@@ -138,6 +142,7 @@ def train(job: TrainJob) -> TrainResult:
         "sessionization": {"config": job.sessionize.to_dict(), "report": report.to_dict()},
         "metadata": meta_report.to_dict(),
         "hyperparameters": c.to_dict(),
+        "notes": notes,
         "counts": {
             "items": corpus.n_items,
             "sessions": corpus.n_sessions,

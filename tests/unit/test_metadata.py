@@ -81,7 +81,7 @@ def test_without_metadata_events_categories_are_used_and_gaps_reported():
     none = _sessions([("s", 1, None), ("s", 2, None)])
     _, corpus, _, report = join_items(none.items, none.corpus, None)
     assert not corpus.has_categories
-    assert any("global negatives" in n for n in report.notes)
+    assert any("no item has a category" in n for n in report.notes)
 
 
 def test_duplicate_metadata_rows_are_merged_and_counted():

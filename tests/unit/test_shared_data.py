@@ -85,6 +85,10 @@ def test_rsc15_trains_without_categories_with_a_note(shared_data: Path, tmp_path
     m = Bundle.load(out).manifest
     assert m["counts"]["categories"] == 0
     assert m["counts"]["items_without_category"] == m["counts"]["items"]
+    # the same-category share of negatives went global, and the manifest says so
+    assert m["hyperparameters"]["category_negatives"] == 0
+    assert m["hyperparameters"]["negatives"] == 10
+    assert "global negatives only" in m["notes"][0]
     assert m["sessionization"]["report"]["input_events"] == 70_278
 
 
