@@ -1,0 +1,1 @@
+"""Batch jobs and their CLI: event sources, sessionization, training, evaluation, demo data."""

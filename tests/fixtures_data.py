@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# NOWREC_SHARED_DATA points elsewhere (e.g. from a git worktree, where ../shared is not next to
+# the checkout).
+SHARED_DATA = Path(
+    os.environ.get("NOWREC_SHARED_DATA")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
 
 
 @pytest.fixture(scope="session")

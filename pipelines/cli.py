@@ -1,0 +1,528 @@
+"""``python -m pipelines``: train a model bundle, evaluate one, or write the demo shop.
+
+Errors a user can cause (bad options, missing columns, unreadable sources) print one line on
+stderr and exit with 2 (usage) or 1 (everything else); no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from engine.errors import ConfigError, EngineError
+from engine.prod2vec.config import Prod2VecConfig
+
+log = logging.getLogger("pipelines")
+
+_DEFAULTS = Prod2VecConfig()
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default (when it has a meaningful one) and keeps line breaks."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32, width=100)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "%(default)" not in text
+            and "default" not in text
+            and action.default not in (None, False, argparse.SUPPRESS)
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _csv_list(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+TRAIN_DESCRIPTION = """\
+Read view events, cut them into sessions, train category-aware prod2vec item vectors, and
+publish a versioned model bundle (OUT/<version>/, OUT/latest).
+
+examples:
+  python -m pipelines train                      # the embedded demo shop (generated if absent)
+  python -m pipelines train --source parquet --path ../shared/data/diginetica/train_events.parquet \\
+      --out artifacts/diginetica
+  python -m pipelines train --source csv --path events.csv --event-types view
+  python -m pipelines train --source bigquery --table my-project.shop.events \\
+      --start 2024-01-01 --end 2024-02-01 --products-table my-project.shop.products
+
+Columns are found by their canonical names (session_id, user_id, item_id, category_id,
+event_type, ts, position) or well-known aliases (product_id, user_session, event_time, ...);
+the --*-col options name them explicitly ('' ignores a column). Without a session id, sessions
+are cut from user id + timestamp at gaps longer than --session-gap.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines",
+        description="nowrec batch pipelines: train and evaluate session-based item vectors.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser(
+        "train",
+        help="train a model bundle from events",
+        description=TRAIN_DESCRIPTION,
+        formatter_class=_Formatter,
+    )
+    src = t.add_argument_group("events source")
+    src.add_argument(
+        "--source",
+        choices=["demo", "parquet", "csv", "bigquery"],
+        default="demo",
+        help="demo: the embedded demo shop in --path (generated when absent); parquet/csv: "
+        "files read by DuckDB; bigquery: --table or --sql",
+    )
+    src.add_argument(
+        "--path",
+        help="parquet/csv: a file, a directory or a glob; demo: the demo shop directory "
+        "(default data/demo)",
+    )
+    src.add_argument("--table", help="bigquery: the events table, project.dataset.table")
+    src.add_argument(
+        "--sql",
+        metavar="FILE",
+        help="bigquery: a GoogleSQL file to run instead of --table; it may use the query "
+        "parameters @start, @end (TIMESTAMP) and @event_types (ARRAY<STRING>)",
+    )
+    src.add_argument("--project", help="bigquery: project that runs (and pays for) the query")
+    src.add_argument(
+        "--start",
+        help="keep events at or after this UTC date/time (e.g. 2024-01-01 or "
+        "2024-01-01T06:00:00Z); pushed into the BigQuery query",
+    )
+    src.add_argument("--end", help="keep events before this UTC date/time (exclusive)")
+    src.add_argument(
+        "--no-storage-api",
+        action="store_true",
+        help="bigquery: page results over REST instead of the Storage Read API",
+    )
+    src.add_argument(
+        "--bigquery-endpoint",
+        metavar="URL",
+        help="bigquery: REST endpoint of an emulator (anonymous credentials), e.g. "
+        "http://127.0.0.1:9050",
+    )
+    src.add_argument(
+        "--bigquery-storage-endpoint",
+        metavar="HOST:PORT",
+        help="bigquery: the emulator's Storage Read API (gRPC, no TLS)",
+    )
+
+    cols = t.add_argument_group("event columns (default: canonical name or alias)")
+    for field, what in [
+        ("session", "session id (optional: without it, sessions are cut from user + time)"),
+        ("user", "user/visitor id (needed when there is no session id)"),
+        ("item", "item/product id"),
+        ("category", "item category (optional: without it, global negatives only)"),
+        ("event-type", "event type (for --event-types)"),
+        ("ts", "timestamp: unix seconds, TIMESTAMP/DATE, or text"),
+        ("position", "order within a session, for sources without timestamps"),
+    ]:
+        cols.add_argument(f"--{field}-col", metavar="NAME", help=f"column of the {what}")
+    cols.add_argument(
+        "--ts-unit", choices=["s", "ms", "us"], default="s", help="unit of numeric timestamps"
+    )
+    cols.add_argument(
+        "--event-types",
+        type=_csv_list,
+        metavar="A,B",
+        help="keep only these event types, e.g. view or pv (default: all events)",
+    )
+
+    ses = t.add_argument_group("sessionization")
+    ses.add_argument(
+        "--session-gap",
+        type=float,
+        default=1800.0,
+        metavar="SECONDS",
+        help="inactivity that ends a session (only without a session id column)",
+    )
+    ses.add_argument(
+        "--min-dwell",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="drop a view followed by the next one within this time (0: off)",
+    )
+    ses.add_argument(
+        "--keep-repeats", action="store_true", help="do not collapse immediate repeats (A A B)"
+    )
+    ses.add_argument("--keep-duplicates", action="store_true", help="do not drop duplicate events")
+    ses.add_argument(
+        "--max-session-length",
+        type=int,
+        default=200,
+        metavar="N",
+        help="keep only the last N views of longer sessions (0: no cap)",
+    )
+    ses.add_argument(
+        "--min-session-length",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="drop sessions with fewer views",
+    )
+    ses.add_argument(
+        "--min-count",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="remove items seen fewer times (then sessions are re-checked)",
+    )
+
+    meta = t.add_argument_group("product metadata (default: categories from the events)")
+    meta.add_argument(
+        "--products",
+        metavar="PATH",
+        help="products file/directory/glob (parquet or csv) with item id, category and "
+        "optional brand, price, title, available (demo: its products.parquet)",
+    )
+    meta.add_argument("--products-table", metavar="TABLE", help="products in BigQuery")
+    meta.add_argument("--products-item-col", metavar="NAME", help="item id column of products")
+    meta.add_argument("--products-category-col", metavar="NAME", help="category column of products")
+
+    model = t.add_argument_group("prod2vec hyper-parameters")
+    model.add_argument("--dim", type=_positive_int, default=_DEFAULTS.dim, help="vector size")
+    model.add_argument(
+        "--window", type=_positive_int, default=_DEFAULTS.window, help="context window"
+    )
+    model.add_argument(
+        "--epochs", type=_positive_int, default=_DEFAULTS.epochs, help="passes over the data"
+    )
+    model.add_argument("--alpha", type=float, default=_DEFAULTS.alpha, help="initial learning rate")
+    model.add_argument(
+        "--min-alpha",
+        type=float,
+        default=_DEFAULTS.min_alpha,
+        help="final learning rate (linear decay from --alpha)",
+    )
+    model.add_argument(
+        "--negatives",
+        type=int,
+        default=_DEFAULTS.negatives,
+        help="global negatives per positive pair (unigram^ns-exponent)",
+    )
+    model.add_argument(
+        "--category-negatives",
+        type=int,
+        default=_DEFAULTS.category_negatives,
+        help="negatives per pair from the positive item's own category",
+    )
+    model.add_argument(
+        "--ns-exponent",
+        type=float,
+        default=_DEFAULTS.ns_exponent,
+        help="exponent of counts in the negative-sampling distribution",
+    )
+    model.add_argument(
+        "--sample",
+        type=float,
+        default=_DEFAULTS.sample,
+        help="frequent-item subsampling threshold (0: off)",
+    )
+    model.add_argument(
+        "--threads", type=int, default=_DEFAULTS.threads, help="worker threads (0: all cores)"
+    )
+    model.add_argument(
+        "--seed", type=int, default=_DEFAULTS.seed, help="random seed (deterministic with 1 thread)"
+    )
+    model.add_argument(
+        "--backend",
+        choices=["numba", "gensim"],
+        default=_DEFAULTS.backend,
+        help="numba: compiled category-aware kernel; gensim: reference Word2Vec",
+    )
+
+    ev = t.add_argument_group("evaluation and output")
+    ev.add_argument(
+        "--test-pairs",
+        metavar="FILE",
+        help="Parquet of (prefix list, target) pairs to evaluate on (demo: its test pairs)",
+    )
+    ev.add_argument("--k", type=_positive_int, default=20, help="cut-off of HR@k and MRR@k")
+    ev.add_argument(
+        "--out", default="artifacts", help="artifacts root: OUT/<version>/ and OUT/latest"
+    )
+    ev.add_argument("--version", help="bundle version name (default: UTC time + suffix)")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser(
+        "evaluate",
+        help="HR@k and MRR@k of a bundle on test pairs",
+        description="Rank every item for each (prefix -> target) pair and print HR@k and "
+        "MRR@k. Scores: recency-weighted mean of the prefix's input vectors dotted with "
+        "every output vector.",
+        formatter_class=_Formatter,
+    )
+    e.add_argument(
+        "--bundle",
+        default="artifacts",
+        help="a bundle directory, or an artifacts root (its latest bundle)",
+    )
+    e.add_argument(
+        "--test-pairs",
+        required=True,
+        metavar="FILE",
+        help="Parquet with prefix (list of item ids, oldest first) and target; ids are "
+        "compared as text",
+    )
+    e.add_argument("--k", type=_positive_int, default=20, help="cut-off of HR@k and MRR@k")
+    e.add_argument(
+        "--recency",
+        type=float,
+        default=None,
+        help="weight decay per step back in the prefix (default 0.7)",
+    )
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+    e.set_defaults(func=cmd_evaluate)
+
+    d = sub.add_parser(
+        "demo-data",
+        help="write the demo shop (events, products, test pairs) as Parquet",
+        description="Generate the seeded demo shop used by `make train`.",
+        formatter_class=_Formatter,
+    )
+    d.add_argument("--out", default="data/demo", help="directory to write into")
+    d.add_argument("--seed", type=int, default=7, help="random seed")
+    d.add_argument("--products", type=_positive_int, default=5000, help="catalogue size")
+    d.add_argument("--sessions", type=_positive_int, default=20000, help="training sessions")
+    d.add_argument("--users", type=_positive_int, default=8000, help="visitors")
+    d.set_defaults(func=cmd_demo_data)
+    return parser
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipelines.train import train
+
+    result = train(train_job_from_args(args))
+    print(result.bundle_dir)
+    return 0
+
+
+def train_job_from_args(args: argparse.Namespace):
+    """Validate every option and build the :class:`~pipelines.train.TrainJob`.
+
+    Everything that can be checked without reading data is checked here, before anything
+    is read or written.
+    """
+    from pipelines import demo_shop
+    from pipelines.metadata import MetadataMapping
+    from pipelines.schema import ColumnMapping
+    from pipelines.sessionize import SessionizeConfig
+    from pipelines.sources.local import LocalFileSource
+    from pipelines.timewindow import TimeWindow
+    from pipelines.train import TrainJob
+
+    if args.source != "bigquery":
+        for opt in ("table", "sql", "bigquery_endpoint", "bigquery_storage_endpoint"):
+            if getattr(args, opt):
+                raise ConfigError(
+                    f"--{opt.replace('_', '-')} is for --source bigquery (source is {args.source})"
+                )
+    if args.source in ("parquet", "csv") and not args.path:
+        raise ConfigError(f"--source {args.source} needs --path (a file, directory or glob)")
+    if args.source == "bigquery" and bool(args.table) == bool(args.sql):
+        raise ConfigError("--source bigquery needs exactly one of --table and --sql FILE")
+    if args.products and args.products_table:
+        raise ConfigError("give either --products or --products-table, not both")
+
+    model = Prod2VecConfig(
+        dim=args.dim,
+        window=args.window,
+        epochs=args.epochs,
+        alpha=args.alpha,
+        min_alpha=args.min_alpha,
+        negatives=args.negatives,
+        category_negatives=args.category_negatives,
+        ns_exponent=args.ns_exponent,
+        sample=args.sample,
+        threads=args.threads,
+        seed=args.seed,
+        backend=args.backend,
+    )
+    window = TimeWindow.parse(args.start, args.end)
+    event_types = tuple(args.event_types or ())
+    rules = SessionizeConfig(
+        session_gap_s=args.session_gap,
+        min_dwell_s=args.min_dwell,
+        collapse_repeats=not args.keep_repeats,
+        drop_duplicates=not args.keep_duplicates,
+        max_session_length=args.max_session_length,
+        min_item_count=args.min_count,
+        min_session_length=args.min_session_length,
+        event_types=event_types,
+        window=window,
+        ts_unit=args.ts_unit,
+    )
+    mapping = ColumnMapping(
+        session_id=args.session_col,
+        user_id=args.user_col,
+        item_id=args.item_col,
+        category_id=args.category_col,
+        event_type=args.event_type_col,
+        ts=args.ts_col,
+        position=args.position_col,
+    )
+    products_mapping = MetadataMapping(
+        item_id=args.products_item_col, category_id=args.products_category_col
+    )
+    test_pairs = Path(args.test_pairs) if args.test_pairs else None
+    if test_pairs is not None and not test_pairs.is_file():
+        raise ConfigError(f"--test-pairs {test_pairs} does not exist")
+
+    clients = None
+    if args.source == "bigquery" or args.products_table:
+        clients = _bigquery_clients(args)
+
+    products = None
+    if args.products:
+        products = LocalFileSource(args.products)
+    elif args.products_table:
+        from pipelines.sources.bigquery import BigQueryTable
+
+        client, storage, use_storage = clients
+        products = BigQueryTable(client, args.products_table, storage, use_storage)
+
+    if args.source == "demo":
+        path = Path(args.path or demo_shop.DEFAULT_DIR)
+        if not demo_shop.demo_shop_exists(path):
+            log.info("demo shop not found in %s: generating it (seeded)", path)
+            demo_shop.write_demo_shop(path)
+        source = LocalFileSource(str(path / demo_shop.EVENTS_FILE))
+        if products is None:
+            products = LocalFileSource(str(path / demo_shop.PRODUCTS_FILE))
+        if test_pairs is None:
+            test_pairs = path / demo_shop.TEST_PAIRS_FILE
+    elif args.source in ("parquet", "csv"):
+        source = LocalFileSource(args.path, format=args.source)
+    else:
+        from pipelines.sources.bigquery import BigQuerySource
+
+        sql = None
+        if args.sql:
+            try:
+                sql = Path(args.sql).read_text()
+            except OSError as exc:
+                raise ConfigError(f"cannot read --sql {args.sql}: {exc.strerror}") from exc
+        client, storage, use_storage = clients
+        source = BigQuerySource(
+            client=client,
+            table=args.table,
+            sql=sql,
+            sql_name=args.sql,
+            window=window,
+            mapping=mapping,
+            event_types=event_types,
+            ts_unit=args.ts_unit,
+            bqstorage_client=storage,
+            use_storage_api=use_storage,
+        )
+    return TrainJob(
+        source=source,
+        out=Path(args.out),
+        mapping=mapping,
+        sessionize=rules,
+        model=model,
+        products=products,
+        products_mapping=products_mapping,
+        test_pairs=test_pairs,
+        k=args.k,
+        version=args.version,
+    )
+
+
+def _bigquery_clients(args: argparse.Namespace):
+    from pipelines.sources.bigquery_connect import connect
+
+    use_storage = not args.no_storage_api
+    if args.bigquery_endpoint and not args.bigquery_storage_endpoint:
+        use_storage = False  # never reach for the real Storage API host from an emulator run
+    client, storage = connect(
+        project=args.project,
+        api_endpoint=args.bigquery_endpoint,
+        storage_endpoint=args.bigquery_storage_endpoint,
+        use_storage_api=use_storage,
+    )
+    return client, storage, use_storage
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pipelines.evaluate import DEFAULT_RECENCY, evaluate_bundle
+
+    result = evaluate_bundle(
+        args.bundle,
+        args.test_pairs,
+        k=args.k,
+        recency=DEFAULT_RECENCY if args.recency is None else args.recency,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    else:
+        print(result.line())
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from pipelines.demo_shop import DemoShopConfig, write_demo_shop
+
+    config = DemoShopConfig(
+        seed=args.seed, n_products=args.products, n_sessions=args.sessions, n_users=args.users
+    )
+    shop = write_demo_shop(args.out, config)
+    print(
+        f"demo shop: {shop.products.num_rows} products, {shop.events.num_rows} events, "
+        f"{shop.test_pairs.num_rows} test pairs -> {args.out}"
+    )
+    return 0
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    for noisy in ("gensim", "smart_open", "numba", "urllib3", "google"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # google.auth warns about each credential it fails to find; our error says what to do.
+    logging.getLogger("google.auth").setLevel(logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 failed, 2 bad usage, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,571 @@
+"""Sessionization: raw events -> time-ordered sessions of item views -> a training corpus.
+
+The contract, step by step (each step's drops are counted in :class:`SessionizeReport`):
+
+1. **Columns.** The source's columns are mapped onto the canonical schema
+   (:mod:`pipelines.schema`); item, category, session and user ids become text.
+2. **Event types.** With ``event_types`` set, only those events are kept (others are dropped
+   before sessions are cut, so e.g. a purchase does not keep a visit alive).
+3. **Unusable rows** are dropped with a warning, never silently: NULL/empty item id; NULL
+   session id (or NULL user id when sessions are cut from users); NULL timestamp (or NULL
+   position when there is no timestamp); NaN, infinite or unreadable timestamp.
+4. **Time window.** Events outside ``start <= ts < end`` are dropped.
+5. **Duplicates.** Events with the same session (or user), item, timestamp and position are
+   one event (the export wrote it twice).
+6. **Sessions.** With a session id column, a session is all events with that id. Without one,
+   each user's events are ordered by time and a new session starts after a gap *longer* than
+   ``session_gap_s`` (30 minutes) of inactivity. Within a session events are ordered by
+   timestamp, then position, then item id (ties are rare; the item id makes them stable).
+7. **Minimum dwell** (off by default): a view followed by the next view of the same session
+   less than ``min_dwell_s`` seconds later is dropped (a click-through, not a look). Needs
+   timestamps; ignored with a note when there are none.
+8. **Immediate repeats** (A A B -> A B) are collapsed: reloads and tab switches say nothing
+   about what comes next.
+9. **Very long sessions** (crawlers, shared devices) keep only their last
+   ``max_session_length`` views.
+10. **Short sessions**: sessions with fewer than ``min_session_length`` (2) views are dropped:
+    they hold no (item, next item) pair.
+11. **Rare items**: items seen fewer than ``min_item_count`` times in the remaining sessions
+    are removed from them; repeats that this brings together are collapsed again and sessions
+    that became too short are dropped again (one pass, so an item may end just under the
+    threshold).
+
+The result is a :class:`~engine.corpus.SessionCorpus` (vocabulary ordered by count, then id;
+sessions ordered by start time), plus the item table (id, most frequent category, count).
+All of it runs as DuckDB SQL over the source relation: rows reach Python only as the final
+integer arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from engine.corpus import NO_CATEGORY, SessionCorpus
+from engine.errors import ConfigError, DataError
+from pipelines.schema import ColumnMapping, canonical_select
+from pipelines.timewindow import TimeWindow
+
+log = logging.getLogger(__name__)
+
+_PREFIX = "_nowrec_"
+
+
+@dataclass(frozen=True)
+class SessionizeConfig:
+    """How raw events become sessions (see the module docstring for the exact rules).
+
+    Args:
+        session_gap_s: inactivity (seconds) after which a user's next event starts a new
+            session; used only when there is no session id column.
+        min_dwell_s: drop a view followed by the next one within this many seconds; 0 = off.
+        collapse_repeats: collapse immediate repeats of the same item.
+        drop_duplicates: drop repeated identical events (same session/user, item, time).
+        max_session_length: keep only the last N views of longer sessions; 0 = no cap.
+        min_item_count: remove items seen fewer times than this.
+        min_session_length: drop sessions with fewer views than this.
+        event_types: keep only these event types (empty: keep all).
+        window: keep only events in this time window.
+        ts_unit: unit of numeric timestamps: ``s``, ``ms`` or ``us``.
+    """
+
+    session_gap_s: float = 1800.0
+    min_dwell_s: float = 0.0
+    collapse_repeats: bool = True
+    drop_duplicates: bool = True
+    max_session_length: int = 200
+    min_item_count: int = 1
+    min_session_length: int = 2
+    event_types: tuple[str, ...] = ()
+    window: TimeWindow = field(default_factory=TimeWindow)
+    ts_unit: str = "s"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.session_gap_s > 0, f"session gap must be > 0 s, got {self.session_gap_s}"),
+            (self.min_dwell_s >= 0, f"minimum dwell must be >= 0 s, got {self.min_dwell_s}"),
+            (self.max_session_length >= 0, "max session length must be >= 0 (0 = no cap)"),
+            (self.min_item_count >= 1, f"min count must be >= 1, got {self.min_item_count}"),
+            (
+                self.min_session_length >= 1,
+                f"min session length must be >= 1, got {self.min_session_length}",
+            ),
+            (
+                self.max_session_length == 0 or self.max_session_length >= self.min_session_length,
+                "max session length must be >= min session length",
+            ),
+            (self.ts_unit in ("s", "ms", "us"), f"ts unit must be s, ms or us: {self.ts_unit!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["event_types"] = list(self.event_types)
+        d["window"] = self.window.describe()
+        return d
+
+
+@dataclass(frozen=True)
+class StepCount:
+    """What one sessionization step removed."""
+
+    step: str
+    description: str
+    events_dropped: int
+    sessions_dropped: int = 0
+    detail: str = ""
+
+
+@dataclass
+class SessionizeReport:
+    """Counts of every sessionization step, for the log and the bundle manifest."""
+
+    input_events: int = 0
+    steps: list[StepCount] = field(default_factory=list)
+    sessions: int = 0
+    events: int = 0
+    items: int = 0
+    categories: int = 0
+    columns: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def step(self, name: str) -> StepCount:
+        for s in self.steps:
+            if s.step == name:
+                return s
+        raise KeyError(f"no sessionization step {name!r}; steps: {[s.step for s in self.steps]}")
+
+    def dropped(self, name: str) -> int:
+        """Events dropped by step ``name`` (0 when the step did not run)."""
+        return sum(s.events_dropped for s in self.steps if s.step == name)
+
+    @property
+    def events_dropped(self) -> int:
+        return sum(s.events_dropped for s in self.steps)
+
+    def table(self) -> str:
+        """The report as a fixed-width text table."""
+        rows = [("step", "events dropped", "sessions dropped", "detail")]
+        rows.append(("input", f"{self.input_events:,}", "", ""))
+        for s in self.steps:
+            rows.append(
+                (
+                    s.description,
+                    f"{s.events_dropped:,}",
+                    f"{s.sessions_dropped:,}" if s.sessions_dropped else "",
+                    s.detail,
+                )
+            )
+        rows.append(
+            (
+                "result",
+                f"{self.events:,} events",
+                f"{self.sessions:,} sessions",
+                f"{self.items:,} items, {self.categories:,} categories",
+            )
+        )
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [
+            f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip()
+            for r in rows
+        ]
+        lines.insert(1, "-" * len(lines[0]))
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        """One line: what came in and what came out."""
+        return (
+            f"sessionized {self.input_events:,} events into {self.sessions:,} sessions "
+            f"({self.events:,} views of {self.items:,} items, {self.categories:,} categories); "
+            f"{self.events_dropped:,} events dropped"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """The output of :func:`sessionize`.
+
+    Args:
+        corpus: sessions over the item vocabulary.
+        items: item table in vocabulary order: ``item_id`` (string), ``category_id`` (string,
+            NULL when unknown), ``count`` (views in the corpus).
+        report: counts of every step.
+    """
+
+    corpus: SessionCorpus
+    items: pa.Table
+    report: SessionizeReport
+
+
+class _Tables:
+    """Temporary tables of one sessionize run, dropped at the end."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.names: list[str] = []
+
+    def create(self, sql: str, params: list | None = None) -> str:
+        name = f"{_PREFIX}t{len(self.names)}"
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", params or [])
+        self.names.append(name)
+        return name
+
+    def one(self, sql: str, params: list | None = None) -> tuple:
+        return self.con.execute(sql, params or []).fetchone()  # type: ignore[return-value]
+
+    def size(self, table: str) -> tuple[int, int]:
+        """(events, sessions) of a table with a ``session`` column."""
+        n, s = self.one(f"SELECT count(*), count(DISTINCT session) FROM {table}")
+        return int(n), int(s)
+
+    def drop_all(self) -> None:
+        for name in self.names:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        self.con.execute(f"DROP VIEW IF EXISTS {_PREFIX}canon")
+        self.con.execute(f"DROP VIEW IF EXISTS {_PREFIX}src")
+
+
+def sessionize(
+    con: duckdb.DuckDBPyConnection,
+    relation: duckdb.DuckDBPyRelation,
+    mapping: ColumnMapping | None = None,
+    config: SessionizeConfig | None = None,
+) -> Sessions:
+    """Cut ``relation``'s events into sessions and build the training corpus.
+
+    Args:
+        con: the DuckDB connection ``relation`` belongs to (temporary tables are made there).
+        relation: raw events with the source's column names.
+        mapping: which columns hold the canonical fields (defaults: canonical names/aliases).
+        config: the rules; see :class:`SessionizeConfig`.
+
+    Raises:
+        SchemaError: missing or mistyped columns (the message lists the available columns).
+        DataError: the source is empty, or no session survives the rules.
+    """
+    mapping = mapping or ColumnMapping()
+    config = config or SessionizeConfig()
+    tables = _Tables(con)
+    try:
+        return _sessionize(tables, relation, mapping, config)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"could not read the events: {first}; check the file and the column mapping"
+        ) from exc
+    finally:
+        tables.drop_all()
+
+
+def _sessionize(
+    tables: _Tables,
+    relation: duckdb.DuckDBPyRelation,
+    mapping: ColumnMapping,
+    config: SessionizeConfig,
+) -> Sessions:
+    con = tables.con
+    # Text timestamps without an offset, and TIMESTAMPTZ arithmetic, are read as UTC.
+    con.execute("SET TimeZone = 'UTC'")
+    types = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
+    resolved = mapping.resolve(relation.columns)
+    report = SessionizeReport(columns=resolved.describe())
+    log.info(
+        "columns: %s",
+        ", ".join(f"{k} <- {v}" for k, v in resolved.describe().items()),
+    )
+    exprs = canonical_select(resolved, types, config.ts_unit)
+    relation.create_view(f"{_PREFIX}src", replace=True)
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {_PREFIX}canon AS SELECT {', '.join(exprs)} FROM {_PREFIX}src"
+    )
+    has_session = resolved.has("session_id")
+    has_ts = resolved.has("ts")
+    key = "session_id" if has_session else "user_id"
+
+    # -- steps 2-4: filters on single rows, counted in one scan ---------------------------
+    params: list[Any] = []
+    keep_type = "true"
+    if config.event_types:
+        if not resolved.has("event_type"):
+            raise ConfigError(
+                "--event-types needs an event type column; name it with --event-type-col "
+                f"(columns are {', '.join(relation.columns)})"
+            )
+        keep_type = "list_contains(?::VARCHAR[], event_type)"
+        params.append(list(config.event_types))
+    keep_item = "item_id IS NOT NULL"
+    keep_key = f"{key} IS NOT NULL"
+    if has_ts:
+        keep_present = "(ts IS NOT NULL OR ts_raw_bad)"
+        keep_readable = "NOT ts_raw_bad"
+    else:
+        keep_present = "position IS NOT NULL"
+        keep_readable = "true"
+    window = []
+    if not config.window.is_open:
+        if not has_ts:
+            raise ConfigError(
+                "--start/--end need a timestamp column; this source has only a position "
+                "(name a timestamp with --ts-col)"
+            )
+        if config.window.start is not None:
+            window.append(f"ts >= {config.window.start_epoch!r}")
+        if config.window.end is not None:
+            window.append(f"ts < {config.window.end_epoch!r}")
+    keep_window = " AND ".join(window) or "true"
+    flags = (
+        f"SELECT *, {keep_type} AS k1, {keep_item} AS k2, {keep_key} AS k3, "
+        f"{keep_present} AS k4, {keep_readable} AS k5, {keep_window} AS k6 "
+        f"FROM {_PREFIX}canon"
+    )
+    counts = tables.one(
+        "SELECT count(*), "
+        "count(*) FILTER (WHERE NOT k1), "
+        "count(*) FILTER (WHERE k1 AND NOT k2), "
+        "count(*) FILTER (WHERE k1 AND k2 AND NOT k3), "
+        "count(*) FILTER (WHERE k1 AND k2 AND k3 AND NOT k4), "
+        "count(*) FILTER (WHERE k1 AND k2 AND k3 AND k4 AND NOT k5), "
+        "count(*) FILTER (WHERE k1 AND k2 AND k3 AND k4 AND k5 AND NOT k6) "
+        f"FROM ({flags})",
+        params,
+    )
+    n_input, d_type, d_item, d_key, d_present, d_readable, d_window = (int(c) for c in counts)
+    report.input_events = n_input
+    if n_input == 0:
+        raise DataError(
+            "the source has no events; check --path (or --table/--sql and --start/--end)"
+        )
+    order_name = "timestamp" if has_ts else "position"
+    single_row_steps = [
+        ("event_type", f"event type not in {list(config.event_types)}", d_type, False),
+        ("null_item", "NULL or empty item id", d_item, True),
+        ("null_session" if has_session else "null_user", f"NULL {key}", d_key, True),
+        (f"null_{'ts' if has_ts else 'position'}", f"NULL {order_name}", d_present, True),
+        ("bad_ts", "NaN, infinite or unreadable timestamp", d_readable, True),
+        ("window", "outside --start/--end", d_window, False),
+    ]
+    for name, description, dropped, warn in single_row_steps:
+        if name == "event_type" and not config.event_types:
+            continue
+        if name == "bad_ts" and not has_ts:
+            continue
+        if name == "window" and config.window.is_open:
+            continue
+        report.steps.append(StepCount(name, description, dropped))
+        if warn and dropped:
+            log.warning("dropped %d events with %s", dropped, description)
+    kept = tables.create(
+        f"SELECT {key} AS k, item_id, category_id, ts, position FROM ({flags}) "
+        "WHERE k1 AND k2 AND k3 AND k4 AND k5 AND k6",
+        params,
+    )
+
+    # -- step 5: duplicates ------------------------------------------------------------------
+    if config.drop_duplicates:
+        (before,) = tables.one(f"SELECT count(*) FROM {kept}")
+        kept = tables.create(
+            f"SELECT k, item_id, min(category_id) AS category_id, ts, position FROM {kept} "
+            "GROUP BY ALL"
+        )
+        (after,) = tables.one(f"SELECT count(*) FROM {kept}")
+        report.steps.append(
+            StepCount("duplicates", "duplicate event (same visit, item, time)", before - after)
+        )
+
+    # -- step 6: sessions ----------------------------------------------------------------------
+    order = "ts NULLS LAST, position NULLS LAST, item_id"
+    if has_session:
+        cut = kept
+        session_expr = "k"
+    else:
+        cut = tables.create(
+            f"SELECT *, sum(new) OVER (PARTITION BY k ORDER BY {order} "
+            "ROWS UNBOUNDED PRECEDING) AS session_no FROM ("
+            f"SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY k ORDER BY {order}) > "
+            f"{float(config.session_gap_s)!r} THEN 1 ELSE 0 END AS new FROM {kept})"
+        )
+        session_expr = "k || chr(31) || CAST(session_no AS VARCHAR)"
+    current = tables.create(
+        f"SELECT {session_expr} AS session, item_id, category_id, ts, "
+        f"row_number() OVER (PARTITION BY {session_expr} ORDER BY {order}) AS seq FROM {cut}"
+    )
+    n_events, n_sessions = tables.size(current)
+    if has_session:
+        report.notes.append(f"{n_sessions:,} sessions from the session id column")
+    else:
+        (users,) = tables.one(f"SELECT count(DISTINCT k) FROM {kept}")
+        report.notes.append(
+            f"{n_sessions:,} sessions cut from {users:,} users at gaps > {config.session_gap_s:g} s"
+        )
+    log.info(report.notes[-1])
+
+    def step(name: str, description: str, sql: str, detail: str = "") -> None:
+        nonlocal current, n_events, n_sessions
+        current = tables.create(sql)
+        e, s = tables.size(current)
+        report.steps.append(StepCount(name, description, n_events - e, n_sessions - s, detail))
+        n_events, n_sessions = e, s
+
+    by_seq = "OVER (PARTITION BY session ORDER BY seq)"
+
+    # -- steps 7-10 ---------------------------------------------------------------------------
+    if config.min_dwell_s > 0:
+        if has_ts:
+            step(
+                "short_dwell",
+                f"next view within {config.min_dwell_s:g} s",
+                f"SELECT * FROM {current} "
+                f"QUALIFY NOT coalesce(lead(ts) {by_seq} - ts < {float(config.min_dwell_s)!r}, "
+                "false)",
+            )
+        else:
+            note = "minimum dwell skipped: the source has no timestamps"
+            report.notes.append(note)
+            log.warning(note)
+    repeats_sql = f"SELECT * FROM {{t}} QUALIFY item_id IS DISTINCT FROM lag(item_id) {by_seq}"
+    if config.collapse_repeats:
+        step("repeats", "immediate repeat of the same item", repeats_sql.format(t=current))
+    if config.max_session_length:
+        cap = config.max_session_length
+        (capped,) = tables.one(
+            f"SELECT count(*) FROM (SELECT session FROM {current} GROUP BY session "
+            f"HAVING count(*) > {cap})"
+        )
+        step(
+            "long_sessions",
+            f"beyond the last {cap} views of a session",
+            f"SELECT * FROM {current} "
+            f"QUALIFY row_number() OVER (PARTITION BY session ORDER BY seq DESC) <= {cap}",
+            detail=f"{capped:,} sessions capped",
+        )
+    short_sql = (
+        "SELECT * FROM {t} QUALIFY count(*) OVER (PARTITION BY session) >= "
+        f"{config.min_session_length}"
+    )
+    step(
+        "short_sessions",
+        f"session shorter than {config.min_session_length}",
+        short_sql.format(t=current),
+    )
+
+    # -- step 11: rare items ---------------------------------------------------------------------
+    if config.min_item_count > 1:
+        (items_before,) = tables.one(f"SELECT count(DISTINCT item_id) FROM {current}")
+        step(
+            "rare_items",
+            f"item seen fewer than {config.min_item_count} times",
+            f"SELECT * FROM {current} "
+            f"QUALIFY count(*) OVER (PARTITION BY item_id) >= {config.min_item_count}",
+        )
+        (items_after,) = tables.one(f"SELECT count(DISTINCT item_id) FROM {current}")
+        report.steps[-1] = StepCount(
+            **{
+                **asdict(report.steps[-1]),
+                "detail": f"{items_before - items_after:,} items removed",
+            }
+        )
+        if report.steps[-1].events_dropped:
+            if config.collapse_repeats:
+                step(
+                    "repeats_after_rare",
+                    "repeat brought together by removing rare items",
+                    repeats_sql.format(t=current),
+                )
+            step(
+                "short_sessions_after_rare",
+                f"session shorter than {config.min_session_length} after removing rare items",
+                short_sql.format(t=current),
+            )
+
+    if n_sessions == 0:
+        log.warning("sessionization report:\n%s", report.table())
+        raise DataError(
+            f"no session left after sessionization of {n_input:,} events (see the report "
+            "above); check the column mapping, --event-types, --start/--end, "
+            "--min-session-length and --min-count"
+        )
+    return _build(tables, current, report)
+
+
+def _build(tables: _Tables, final: str, report: SessionizeReport) -> Sessions:
+    """Vocabulary, categories and CSR arrays from the final table."""
+    con = tables.con
+    # Most frequent category per item; ties go to the smallest id (stable across runs).
+    item_cat = tables.create(
+        "SELECT item_id, category_id FROM ("
+        f"SELECT item_id, category_id, count(*) AS n FROM {final} "
+        "WHERE category_id IS NOT NULL GROUP BY ALL) "
+        "QUALIFY row_number() OVER (PARTITION BY item_id ORDER BY n DESC, category_id) = 1"
+    )
+    (multi,) = tables.one(
+        "SELECT count(*) FROM (SELECT item_id FROM "
+        f"{final} WHERE category_id IS NOT NULL GROUP BY item_id "
+        "HAVING count(DISTINCT category_id) > 1)"
+    )
+    if multi:
+        report.notes.append(
+            f"{multi:,} items were seen under more than one category; the most frequent is kept"
+        )
+    vocab = tables.create(
+        "SELECT row_number() OVER (ORDER BY count DESC, item_id) - 1 AS idx, item_id, "
+        f"category_id, count FROM (SELECT item_id, count(*) AS count FROM {final} "
+        f"GROUP BY item_id) LEFT JOIN {item_cat} USING (item_id)"
+    )
+    sess = tables.create(
+        "SELECT session, row_number() OVER (ORDER BY min(ts) NULLS LAST, "
+        "TRY_CAST(session AS BIGINT) NULLS LAST, session) - 1 AS sno, count(*) AS len "
+        f"FROM {final} GROUP BY session"
+    )
+    items = con.execute(
+        f"SELECT item_id, category_id, count FROM {vocab} ORDER BY idx"
+    ).to_arrow_table()
+    items = items.cast(
+        pa.schema([("item_id", pa.string()), ("category_id", pa.string()), ("count", pa.int64())])
+    )
+    lengths = con.execute(f"SELECT len FROM {sess} ORDER BY sno").fetchnumpy()["len"]
+    indices = con.execute(
+        f"SELECT v.idx FROM {final} f JOIN {sess} s USING (session) "
+        f"JOIN {vocab} v USING (item_id) ORDER BY s.sno, f.seq"
+    ).fetchnumpy()["idx"]
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.asarray(lengths, dtype=np.int64), out=indptr[1:])
+
+    item_ids = np.array(items.column("item_id").to_pylist(), dtype=object)
+    cats = items.column("category_id").to_pylist()
+    names = sort_ids({c for c in cats if c is not None})
+    cat_index = {c: k for k, c in enumerate(names)}
+    item_categories = np.array(
+        [NO_CATEGORY if c is None else cat_index[c] for c in cats], dtype=np.int32
+    )
+    corpus = SessionCorpus(
+        item_ids=item_ids,
+        item_counts=np.asarray(items.column("count").to_numpy(), dtype=np.int64),
+        item_categories=item_categories,
+        category_names=np.array(names, dtype=object),
+        indptr=indptr,
+        indices=np.asarray(indices, dtype=np.int32),
+    )
+    report.sessions = corpus.n_sessions
+    report.events = corpus.n_tokens
+    report.items = corpus.n_items
+    report.categories = len(names)
+    return Sessions(corpus=corpus, items=items, report=report)
+
+
+def sort_ids(ids) -> list[str]:
+    """Ids sorted numerically when they all are integers, else as text (stable, readable)."""
+    ids = list(ids)
+    try:
+        return sorted(ids, key=int)
+    except ValueError:
+        return sorted(ids)

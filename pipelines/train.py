@@ -1,0 +1,212 @@
+"""The batch job: source -> sessionize -> corpus -> prod2vec -> evaluation -> bundle.
+
+:func:`train` either publishes a complete, verified bundle (``OUT/<version>/`` and
+``OUT/latest``) or raises and leaves the artifacts root as it found it: the bundle is written
+to a hidden temporary directory by :class:`~engine.bundle.BundleWriter`, and the root itself
+is created only once there is something to write (and removed again if that fails and it was
+new and is empty).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from engine.bundle import BundleWriter
+from engine.prod2vec import Prod2VecConfig, make_trainer
+from pipelines.evaluate import EvaluationResult, evaluate_pairs, read_test_pairs
+from pipelines.metadata import MetadataMapping, MetadataReport, join_items, read_metadata
+from pipelines.schema import ColumnMapping
+from pipelines.sessionize import SessionizeConfig, sessionize
+from pipelines.sources import EventSource
+
+log = logging.getLogger(__name__)
+
+BUNDLE_FILES = {
+    "items": "items.parquet",
+    "catalogue": "catalogue.parquet",
+    "vectors_input": "vectors_input.npy",
+    "vectors_output": "vectors_output.npy",
+    "sessions_indptr": "sessions_indptr.npy",
+    "sessions_indices": "sessions_indices.npy",
+}
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Everything one training run needs.
+
+    Args:
+        source: where the events are.
+        out: artifacts root; the bundle goes to ``out/<version>`` and ``out/latest``.
+        mapping: event column mapping.
+        sessionize: sessionization rules.
+        model: prod2vec hyper-parameters.
+        products: product metadata source (``None``: the events' categories only).
+        products_mapping: product metadata column mapping.
+        test_pairs: a (prefix -> target) Parquet file to evaluate on after training.
+        k: cut-off of HR@k / MRR@k.
+        version: bundle version name (default: UTC time + random suffix).
+    """
+
+    source: EventSource
+    out: Path
+    mapping: ColumnMapping = field(default_factory=ColumnMapping)
+    sessionize: SessionizeConfig = field(default_factory=SessionizeConfig)
+    model: Prod2VecConfig = field(default_factory=Prod2VecConfig)
+    products: EventSource | None = None
+    products_mapping: MetadataMapping = field(default_factory=MetadataMapping)
+    test_pairs: Path | None = None
+    k: int = 20
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    bundle_dir: Path
+    manifest: dict[str, Any]
+    evaluation: EvaluationResult | None
+
+
+def train(job: TrainJob) -> TrainResult:
+    """Run the whole batch pipeline and publish the bundle; see the module docstring."""
+    started = time.perf_counter()
+    test_pairs = read_test_pairs(job.test_pairs) if job.test_pairs else None  # fail early
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET threads = {max(1, job.model.threads or (os.cpu_count() or 1))}")
+        log.info("reading events: %s", _one_line(job.source.describe()))
+        sessions = sessionize(con, job.source.relation(con), job.mapping, job.sessionize)
+        report = sessions.report
+        log.info("sessionization:\n%s", report.table())
+        for note in report.notes:
+            log.info("note: %s", note)
+        log.info(report.summary())
+        metadata, meta_report = None, MetadataReport()
+        if job.products is not None:
+            log.info("reading products: %s", _one_line(job.products.describe()))
+            metadata, meta_report = read_metadata(
+                con, job.products.relation(con), job.products_mapping
+            )
+            meta_report.source = job.products.describe()
+    finally:
+        con.close()
+    items, corpus, catalogue, meta_report = join_items(
+        sessions.items, sessions.corpus, metadata, meta_report
+    )
+    for line in meta_report.lines():
+        log.info("metadata: %s", line)
+    c = job.model
+    notes: list[str] = []
+    if not corpus.has_categories and c.category_negatives:
+        # Same amount of work per pair, all of it global: what the category-aware sampler
+        # would fall back to for every item anyway, said explicitly.
+        c = replace(c, negatives=c.negatives + c.category_negatives, category_negatives=0)
+        notes.append(
+            f"no item has a category: global negatives only ({c.negatives} per pair instead "
+            f"of {job.model.negatives} global + {job.model.category_negatives} same-category)"
+        )
+        log.info("note: %s", notes[-1])
+
+    log.info(
+        "training prod2vec (%s): dim %d, window %d, %d epochs, %d global + %d same-category "
+        "negatives, on %d sessions / %d tokens / %d items",
+        c.backend,
+        c.dim,
+        c.window,
+        c.epochs,
+        c.negatives,
+        c.category_negatives,
+        corpus.n_sessions,
+        corpus.n_tokens,
+        corpus.n_items,
+    )
+    trainer = make_trainer(c)
+    vectors = trainer.fit(corpus)
+    stats = dict(getattr(trainer, "stats", {}) or {})
+    log.info("training done: %s", _one_line(stats))
+
+    evaluation = None
+    if test_pairs is not None:
+        evaluation = evaluate_pairs(vectors, test_pairs, k=job.k)
+        log.info("evaluation on %s: %s", job.test_pairs, evaluation.line())
+
+    manifest = {
+        "source": {**job.source.describe(), "columns": report.columns},
+        "sessionization": {"config": job.sessionize.to_dict(), "report": report.to_dict()},
+        "metadata": meta_report.to_dict(),
+        "hyperparameters": c.to_dict(),
+        "notes": notes,
+        "counts": {
+            "items": corpus.n_items,
+            "sessions": corpus.n_sessions,
+            "tokens": corpus.n_tokens,
+            "categories": len(corpus.category_names),
+            "items_without_category": int((corpus.item_categories < 0).sum()),
+            "catalogue_products": catalogue.num_rows if catalogue is not None else 0,
+            "dim": vectors.dim,
+        },
+        "metrics": {
+            "training": stats,
+            **(
+                {"test": {"pairs_file": str(job.test_pairs), **evaluation.to_dict()}}
+                if evaluation
+                else {}
+            ),
+        },
+        "contents": {
+            k: v for k, v in BUNDLE_FILES.items() if k != "catalogue" or catalogue is not None
+        },
+    }
+    bundle_dir = _publish(job, items, catalogue, vectors, corpus, manifest)
+    seconds = time.perf_counter() - started
+    tail = (
+        f"; HR@{evaluation.k} {evaluation.hit_rate:.4f}, MRR@{evaluation.k} {evaluation.mrr:.4f}"
+        if evaluation
+        else ""
+    )
+    log.info(
+        "trained %d items x %d dims on %d sessions in %.1f s -> %s%s",
+        corpus.n_items,
+        vectors.dim,
+        corpus.n_sessions,
+        seconds,
+        bundle_dir,
+        tail,
+    )
+    return TrainResult(bundle_dir=bundle_dir, manifest=manifest, evaluation=evaluation)
+
+
+def _publish(job, items, catalogue, vectors, corpus, manifest) -> Path:
+    root = Path(job.out)
+    created_root = not root.exists()
+    try:
+        with BundleWriter(root, version=job.version) as writer:
+            writer.add_table("items", items)
+            if catalogue is not None:
+                writer.add_table("catalogue", catalogue)
+            writer.add_array("vectors_input", vectors.input)
+            writer.add_array("vectors_output", vectors.output)
+            writer.add_array("sessions_indptr", corpus.indptr)
+            writer.add_array("sessions_indices", corpus.indices)
+            writer.update_manifest(**manifest)
+            return writer.commit()
+    except BaseException:
+        if created_root and root.is_dir() and not any(root.iterdir()):
+            root.rmdir()
+        raise
+
+
+def _one_line(d: dict[str, Any]) -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+        return str(v)
+
+    return ", ".join(f"{k} {fmt(v)}" for k, v in d.items())

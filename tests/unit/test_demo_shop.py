@@ -1,0 +1,135 @@
+"""The demo shop generator: seeded determinism and the structure it plants."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.demo_shop import (
+    _CATALOGUE,
+    DemoShopConfig,
+    demo_shop_exists,
+    generate,
+    write_demo_shop,
+)
+from pipelines.sessionize import SessionizeConfig, sessionize
+
+SMALL = DemoShopConfig(n_products=800, n_users=500, n_sessions=1500, n_test_sessions=150)
+
+
+@pytest.fixture(scope="module")
+def shop():
+    return generate(SMALL)
+
+
+@pytest.fixture(scope="module")
+def view_sessions(shop):
+    """The shop's view events cut into sessions, nothing else removed."""
+    con = duckdb.connect()
+    rules = SessionizeConfig(
+        event_types=("view",),
+        collapse_repeats=False,
+        drop_duplicates=False,
+        min_session_length=1,
+        max_session_length=0,
+    )
+    result = sessionize(con, con.from_arrow(shop.events), config=rules)
+    con.close()
+    return result
+
+
+def test_same_seed_same_shop_other_seed_other_shop(shop):
+    again = generate(SMALL)
+    assert again.events.equals(shop.events)
+    assert again.products.equals(shop.products)
+    assert again.test_pairs.equals(shop.test_pairs)
+    other = generate(DemoShopConfig(**{**SMALL.__dict__, "seed": SMALL.seed + 1}))
+    assert not other.events.equals(shop.events)
+
+
+def test_catalogue_has_categories_brands_prices_and_titles(shop):
+    products = shop.products.to_pylist()
+    assert len(products) == SMALL.n_products
+    brands_of = {cat: spec[1] for dept in _CATALOGUE.values() for cat, spec in dept.items()}
+    assert {p["category_id"] for p in products} == set(brands_of) and len(brands_of) == 20
+    assert all(p["brand"] in brands_of[p["category_id"]] for p in products)
+    assert all(p["title"].startswith(p["brand"] + " ") for p in products)
+    assert len({p["title"] for p in products}) == len(products)
+    assert all(p["price"] > 0 for p in products)
+
+    def median(cat):
+        return np.median([p["price"] for p in products if p["category_id"] == cat])
+
+    assert median("laptops") > 5 * median("cookware")  # per-category price levels
+    assert 0 < sum(not p["available"] for p in products) < 0.1 * len(products)
+
+
+def test_users_have_several_sessions_more_than_30_minutes_apart(shop, view_sessions):
+    # Every generated session comes back from the 30-minute cut (none merged, none split).
+    assert view_sessions.corpus.n_sessions == SMALL.n_sessions
+    users = duckdb.sql(
+        "SELECT count(*) FROM (SELECT user_id FROM (SELECT user_id, ts, "
+        "ts - lag(ts) OVER (PARTITION BY user_id ORDER BY ts) AS gap FROM shop_events "
+        "WHERE event_type = 'view') GROUP BY user_id HAVING max(gap) > INTERVAL 30 MINUTES)",
+        connection=_con_with(shop),
+    ).fetchone()[0]
+    assert users > 100  # many users come back for another visit
+
+
+def _con_with(shop):
+    con = duckdb.connect()
+    con.register("shop_events", shop.events)
+    return con
+
+
+def test_popularity_is_skewed(view_sessions):
+    counts = np.sort(view_sessions.corpus.item_counts)[::-1]
+    top = counts[: max(1, len(counts) // 10)].sum() / counts.sum()
+    assert top > 0.45  # the top 10% of products get about half of the views
+    assert counts[-1] <= 3  # ... and there is a long tail
+
+
+def test_browsing_stays_in_category_and_neighbourhood(shop, view_sessions):
+    c = view_sessions.corpus
+    ids = np.array([int(i) for i in c.item_ids]) - 100_001  # product row of each vocab item
+    hood = shop.neighbourhood[ids]
+    cats = c.item_categories
+    same_cat = same_hood = pairs = 0
+    for s in range(c.n_sessions):
+        seq = c.session(s)
+        for a, b in zip(seq[:-1], seq[1:], strict=True):
+            if a == b:
+                continue
+            pairs += 1
+            same_cat += cats[a] == cats[b]
+            same_hood += hood[a] == hood[b]
+    assert pairs > 1000
+    assert same_cat / pairs > 0.7
+    assert same_hood / pairs > 0.5
+    # and there is noise: not every step stays in the category
+    assert same_cat / pairs < 0.97
+
+
+def test_new_arrivals_have_no_views_and_test_pairs_follow_the_format(shop):
+    viewed = set(shop.events.column("item_id").to_pylist())
+    never = [i for i in shop.products.column("item_id").to_pylist() if i not in viewed]
+    assert 0 < len(never) < 0.1 * SMALL.n_products
+    pairs = shop.test_pairs
+    assert str(pairs.schema.field("prefix").type) == "list<item: int64>"
+    assert str(pairs.schema.field("target").type) == "int64"
+    rows = pairs.to_pylist()
+    assert len(rows) > 100
+    assert all(r["prefix"] and r["prefix"][-1] != r["target"] for r in rows)
+    train_start = shop.events.column("ts").to_pylist()
+    assert max(train_start).year == 2026
+
+
+def test_write_demo_shop_round_trip(tmp_path, shop):
+    assert not demo_shop_exists(tmp_path)
+    write_demo_shop(tmp_path, SMALL)
+    assert demo_shop_exists(tmp_path)
+    assert pq.read_table(tmp_path / "events.parquet").equals(shop.events)
+    assert pq.read_table(tmp_path / "products.parquet").equals(shop.products)
+    assert not list(tmp_path.glob(".*.tmp"))
