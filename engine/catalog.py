@@ -187,6 +187,64 @@ class Catalog:
             )  # fmt: skip
             return row, created
 
+    def add_new_many(self, products: list[tuple[str, ProductMetadata, ColdVectors]]) -> int:
+        """Add many products that are not in the catalogue yet, in one state change (batch
+        cold start, bundle load); ids already present are skipped. Returns how many were added.
+        """
+        with self._lock:
+            s = self.state
+            fresh, seen = [], set()
+            for item_id, meta, cold in products:
+                item_id = str(item_id)
+                if s.row_of(item_id) is None and item_id not in seen:
+                    seen.add(item_id)
+                    fresh.append((item_id, meta, cold))
+            if not fresh:
+                return 0
+            if s.n_rows + len(fresh) > self.max_rows:
+                raise ConfigError(
+                    f"catalogue is full: {len(fresh)} new products exceed the capacity of "
+                    f"{self.capacity} products added since training; re-train (make train)"
+                )
+            cat_index, names = dict(s.category_index), list(s.category_names)
+            cats = []
+            for _, meta, _ in fresh:
+                if meta.category is not None and meta.category not in cat_index:
+                    cat_index[meta.category] = len(names)
+                    names.append(meta.category)
+                cats.append(NO_CATEGORY if meta.category is None else cat_index[meta.category])
+            first = s.n_rows
+            vin = np.stack([c.input for _, _, c in fresh]).astype(np.float32)
+            vout = np.stack([c.output for _, _, c in fresh]).astype(np.float32)
+            new_in = vin if s.new_vectors_in is None else np.vstack([s.new_vectors_in, vin])
+            new_out = vout if s.new_vectors_out is None else np.vstack([s.new_vectors_out, vout])
+            rows = range(first, first + len(fresh))
+            self.state = CatalogState(
+                s.item_ids, s.index,
+                (*s.new_ids, *(i for i, _, _ in fresh)),
+                {**s.new_index, **{i: r for (i, _, _), r in zip(fresh, rows, strict=True)}},
+                np.concatenate([s.categories, np.asarray(cats, np.int32)]),
+                names, cat_index,
+                np.concatenate([s.available, [m.available for _, m, _ in fresh]]).astype(bool),
+                s.metadata,
+                {**s.updates, **{r: m for (_, m, _), r in zip(fresh, rows, strict=True)}},
+                new_in, new_out,
+                {**s.cold_neighbours,
+                 **{r: (c.neighbours, c.weights) for (_, _, c), r in zip(fresh, rows, strict=True)}},
+            )  # fmt: skip
+            return len(fresh)
+
+    def new_products(self) -> list[tuple[str, ProductMetadata, ColdVectors]]:
+        """Products added since training, with their cold-start vectors (to save them)."""
+        s = self.state
+        out = []
+        for k, item_id in enumerate(s.new_ids):
+            row = self.n_trained + k
+            warm, share = s.cold_neighbours[row]
+            cold = ColdVectors(s.new_vectors_in[k], s.new_vectors_out[k], warm, share)
+            out.append((item_id, s.metadata_of(row) or ProductMetadata(), cold))
+        return out
+
     def describe(self) -> dict[str, Any]:
         s = self.state
         return {

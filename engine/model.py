@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine.bundle import Bundle, BundleWriter
-from engine.catalog import Catalog, CatalogState, ProductMetadata
+from engine.catalog import Catalog, CatalogState, ColdVectors, ProductMetadata
 from engine.coldstart import ColdStart, ColdStartParams
 from engine.corpus import NO_CATEGORY, SessionCorpus
 from engine.covisitation import CoVisitation, CoVisitationParams
@@ -167,6 +167,7 @@ class RecommenderModel:
         w.add_array("covisitation_indptr", cv.indptr)
         w.add_array("covisitation_indices", cv.indices)
         w.add_array("covisitation_weights", cv.weights)
+        self._write_new_products(w)
         w.add_json(
             MODEL_FILE,
             {
@@ -175,6 +176,51 @@ class RecommenderModel:
                 "similar_index": self.similar_index.save(w.path_for("hnsw_similar.bin")),
             },
         )
+
+    def _write_new_products(self, w: BundleWriter) -> None:
+        """Products with metadata and no views, and their cold-start vectors."""
+        new = self.catalog.new_products()
+        if not new:
+            return
+        ids = [i for i, _, _ in new]
+        w.add_table(
+            "cold_items",
+            _metadata_table(ids, [m.category for _, m, _ in new], [0] * len(ids),
+                            {i: m for i, m, _ in new}),
+        )  # fmt: skip
+        w.add_array("cold_vectors_input", np.stack([c.input for _, _, c in new]))
+        w.add_array("cold_vectors_output", np.stack([c.output for _, _, c in new]))
+        lengths = [len(c.neighbours) for _, _, c in new]
+        w.add_array("cold_neighbours_indptr", np.concatenate([[0], np.cumsum(lengths)]))
+        w.add_array("cold_neighbours_rows", np.concatenate([c.neighbours for _, _, c in new]))
+        w.add_array("cold_neighbours_weights", np.concatenate([c.weights for _, _, c in new]))
+
+    def _load_new_products(self, bundle: Bundle) -> None:
+        if not bundle.has("cold_items.parquet"):
+            return
+        t = bundle.table("cold_items").to_pydict()
+        vin, vout = bundle.array("cold_vectors_input"), bundle.array("cold_vectors_output")
+        ptr = bundle.array("cold_neighbours_indptr")
+        rows, weights = (
+            bundle.array("cold_neighbours_rows"),
+            bundle.array("cold_neighbours_weights"),
+        )
+        products = [
+            (
+                item_id,
+                ProductMetadata(t["category_id"][k], t["brand"][k], t["price"][k], t["title"][k],
+                                bool(t["available"][k])),
+                ColdVectors(vin[k], vout[k], rows[ptr[k]:ptr[k + 1]], weights[ptr[k]:ptr[k + 1]]),
+            )
+            for k, item_id in enumerate(t["item_id"])
+        ]  # fmt: skip
+        self.catalog.add_new_many(products)
+
+    def add_cold_products(self, products: list[tuple[str, ProductMetadata]]) -> int:
+        """Give products with no views cold-start vectors (batch); returns how many were new."""
+        state = self.catalog.state
+        todo = [(str(i), m) for i, m in products if state.row_of(str(i)) is None]
+        return self.catalog.add_new_many([(i, m, self.cold_start.vectors_for(m)) for i, m in todo])
 
     @classmethod
     def load(cls, bundle: Bundle, new_items_capacity: int = 100_000) -> RecommenderModel:
@@ -196,13 +242,16 @@ class RecommenderModel:
                 items["available"], strict=True,
             )
         }  # fmt: skip
-        catalog = Catalog(ids, items["category_id"], metadata, capacity=new_items_capacity)
+        n_cold = bundle.table("cold_items").num_rows if bundle.has("cold_items.parquet") else 0
+        catalog = Catalog(
+            ids, items["category_id"], metadata, capacity=new_items_capacity + n_cold
+        )
         vectors = ItemVectors(
             np.array(ids, dtype=object),
             bundle.array("vectors_input"),
             bundle.array("vectors_output"),
         )
-        return cls(
+        model = cls(
             catalog=catalog,
             vectors=vectors,
             counts=np.asarray(items["count"], dtype=np.int64),
@@ -225,6 +274,8 @@ class RecommenderModel:
             params=params,
             version=bundle.version,
         )
+        model._load_new_products(bundle)
+        return model
 
     # ------------------------------------------------------------------ lookups
     @cached_property

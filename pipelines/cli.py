@@ -287,10 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--k", type=_positive_int, default=20, help="cut-off of HR@k and MRR@k")
     e.add_argument(
-        "--recency",
-        type=float,
-        default=None,
-        help="weight decay per step back in the prefix (default 0.7)",
+        "--exact",
+        action="store_true",
+        help="exact inner-product candidates instead of HNSW (shows what HNSW loses)",
     )
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(func=cmd_evaluate)
@@ -469,14 +468,9 @@ def _bigquery_clients(args: argparse.Namespace):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from pipelines.evaluate import DEFAULT_RECENCY, evaluate_bundle
+    from pipelines.evaluate import evaluate_bundle
 
-    result = evaluate_bundle(
-        args.bundle,
-        args.test_pairs,
-        k=args.k,
-        recency=DEFAULT_RECENCY if args.recency is None else args.recency,
-    )
+    result = evaluate_bundle(args.bundle, args.test_pairs, k=args.k, exact=args.exact)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     else:

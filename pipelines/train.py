@@ -19,23 +19,17 @@ from typing import Any
 import duckdb
 
 from engine.bundle import BundleWriter
+from engine.catalog import ProductMetadata
+from engine.model import ModelParams, RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
-from pipelines.evaluate import EvaluationResult, evaluate_pairs, read_test_pairs
+from engine.recommender import SessionRecommender
+from pipelines.evaluate import EvaluationResult, evaluate_recommender, read_test_pairs
 from pipelines.metadata import MetadataMapping, MetadataReport, join_items, read_metadata
 from pipelines.schema import ColumnMapping
 from pipelines.sessionize import SessionizeConfig, sessionize
 from pipelines.sources import EventSource
 
 log = logging.getLogger(__name__)
-
-BUNDLE_FILES = {
-    "items": "items.parquet",
-    "catalogue": "catalogue.parquet",
-    "vectors_input": "vectors_input.npy",
-    "vectors_output": "vectors_output.npy",
-    "sessions_indptr": "sessions_indptr.npy",
-    "sessions_indices": "sessions_indices.npy",
-}
 
 
 @dataclass(frozen=True)
@@ -48,6 +42,7 @@ class TrainJob:
         mapping: event column mapping.
         sessionize: sessionization rules.
         model: prod2vec hyper-parameters.
+        params: retrieval and ranking parameters (co-visitation, session kNN, HNSW, blend).
         products: product metadata source (``None``: the events' categories only).
         products_mapping: product metadata column mapping.
         test_pairs: a (prefix -> target) Parquet file to evaluate on after training.
@@ -60,6 +55,7 @@ class TrainJob:
     mapping: ColumnMapping = field(default_factory=ColumnMapping)
     sessionize: SessionizeConfig = field(default_factory=SessionizeConfig)
     model: Prod2VecConfig = field(default_factory=Prod2VecConfig)
+    params: ModelParams = field(default_factory=ModelParams)
     products: EventSource | None = None
     products_mapping: MetadataMapping = field(default_factory=MetadataMapping)
     test_pairs: Path | None = None
@@ -132,9 +128,20 @@ def train(job: TrainJob) -> TrainResult:
     stats = dict(getattr(trainer, "stats", {}) or {})
     log.info("training done: %s", _one_line(stats))
 
+    log.info("building co-visitation, session neighbourhood and HNSW indexes")
+    build_started = time.perf_counter()
+    model = RecommenderModel.build(
+        corpus, vectors, _item_metadata(items), job.params, threads=c.threads
+    )
+    if catalogue is not None:
+        cold = model.add_cold_products(_products_without_views(catalogue))
+        if cold:
+            log.info("gave %d products with no views cold-start vectors", cold)
+    log.info("model built in %.1f s", time.perf_counter() - build_started)
+
     evaluation = None
     if test_pairs is not None:
-        evaluation = evaluate_pairs(vectors, test_pairs, k=job.k)
+        evaluation = evaluate_recommender(SessionRecommender(model), test_pairs, k=job.k)
         log.info("evaluation on %s: %s", job.test_pairs, evaluation.line())
 
     manifest = {
@@ -142,6 +149,7 @@ def train(job: TrainJob) -> TrainResult:
         "sessionization": {"config": job.sessionize.to_dict(), "report": report.to_dict()},
         "metadata": meta_report.to_dict(),
         "hyperparameters": c.to_dict(),
+        "model_params": job.params.to_dict(),
         "notes": notes,
         "counts": {
             "items": corpus.n_items,
@@ -160,11 +168,8 @@ def train(job: TrainJob) -> TrainResult:
                 else {}
             ),
         },
-        "contents": {
-            k: v for k, v in BUNDLE_FILES.items() if k != "catalogue" or catalogue is not None
-        },
     }
-    bundle_dir = _publish(job, items, catalogue, vectors, corpus, manifest)
+    bundle_dir = _publish(job, model, catalogue, manifest)
     seconds = time.perf_counter() - started
     tail = (
         f"; HR@{evaluation.k} {evaluation.hit_rate:.4f}, MRR@{evaluation.k} {evaluation.mrr:.4f}"
@@ -183,18 +188,36 @@ def train(job: TrainJob) -> TrainResult:
     return TrainResult(bundle_dir=bundle_dir, manifest=manifest, evaluation=evaluation)
 
 
-def _publish(job, items, catalogue, vectors, corpus, manifest) -> Path:
+def _item_metadata(items) -> dict[str, ProductMetadata]:
+    """The bundle item table (vocabulary order) as metadata per item id."""
+    t = items.to_pydict()
+    return {
+        i: ProductMetadata(c, b, p, ti, True if a is None else bool(a))
+        for i, c, b, p, ti, a in zip(
+            t["item_id"], t["category_id"], t["brand"], t["price"], t["title"], t["available"],
+            strict=True,
+        )
+    }  # fmt: skip
+
+
+def _products_without_views(catalogue) -> list[tuple[str, ProductMetadata]]:
+    t = catalogue.to_pydict()
+    return [
+        (t["item_id"][k], ProductMetadata(t["category_id"][k], t["brand"][k], t["price"][k],
+                                          t["title"][k], t["available"][k] is not False))
+        for k in range(catalogue.num_rows)
+        if not t["has_vector"][k]
+    ]  # fmt: skip
+
+
+def _publish(job, model: RecommenderModel, catalogue, manifest) -> Path:
     root = Path(job.out)
     created_root = not root.exists()
     try:
         with BundleWriter(root, version=job.version) as writer:
-            writer.add_table("items", items)
+            model.write(writer)
             if catalogue is not None:
                 writer.add_table("catalogue", catalogue)
-            writer.add_array("vectors_input", vectors.input)
-            writer.add_array("vectors_output", vectors.output)
-            writer.add_array("sessions_indptr", corpus.indptr)
-            writer.add_array("sessions_indices", corpus.indices)
             writer.update_manifest(**manifest)
             return writer.commit()
     except BaseException:

@@ -1,4 +1,4 @@
-"""Next-item evaluation: scores, ranks with pessimistic ties, unknown ids, file errors."""
+"""Next-item evaluation through the served recommender: ranks, coverage, strategies, errors."""
 
 from __future__ import annotations
 
@@ -7,84 +7,64 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.errors import DataError, SchemaError
-from engine.metrics import hit_rate_and_mrr, rank_of
-from engine.vectors import ItemVectors
-from pipelines.evaluate import evaluate_pairs, next_item_scores, read_test_pairs
+from engine.errors import ConfigError, DataError, SchemaError
+from engine.metrics import hit_rate_and_mrr
+from engine.model import RecommenderModel
+from engine.prod2vec import Prod2VecConfig, make_trainer
+from engine.recommender import Filters, SessionRecommender
+from pipelines.evaluate import evaluate_recommender, read_test_pairs
+from tests.synthetic import category_corpus
 
 
 def _pairs(prefixes, targets):
     return pa.table(
-        {"prefix": pa.array(prefixes, pa.list_(pa.int64())), "target": pa.array(targets)}
+        {
+            "prefix": pa.array(prefixes, pa.list_(pa.string())),
+            "target": pa.array(targets, pa.string()),
+        }
     )
 
 
-def _vectors():
-    # input = identity, so the score of item j after prefix [x] is output[j, x]:
-    # column x of `out` is the score vector for prefix [x].
-    out = np.array(
-        [
-            [0.0, 1.0, 0.0, 0.0],  # item "1"
-            [3.0, 1.0, 0.0, 0.0],  # item "2"
-            [2.0, 1.0, 0.0, 0.0],  # item "3"
-            [1.0, 1.0, 0.0, 0.0],  # item "4"
-        ],
-        dtype=np.float32,
+@pytest.fixture(scope="module")
+def recommender():
+    corpus = category_corpus(n_sessions=800)
+    vectors = make_trainer(Prod2VecConfig(backend="gensim", dim=8, epochs=2, threads=1)).fit(corpus)
+    return SessionRecommender(RecommenderModel.build(corpus, vectors, threads=1))
+
+
+def test_scores_through_the_recommender(recommender):
+    prefixes = [["c0_i1", "c0_i2"], ["c1_i5"], ["c0_i3"], ["nope"], ["c1_i7", "c1_i7"]]
+    targets = ["c0_i3", "c1_i6", "c0_i17", "c0_i1", "missing"]
+    expected = []
+    for prefix, target in zip(prefixes, targets, strict=True):
+        got = recommender.recommend(prefix, k=5, filters=Filters(exclude_seen=False)).item_ids
+        expected.append(got.index(target) + 1 if target in got else 10**9)
+    result = evaluate_recommender(recommender, _pairs(prefixes, targets), k=5, progress=False)
+    hr, mrr = hit_rate_and_mrr(np.array(expected), 5)
+    assert result.hit_rate == pytest.approx(hr) and result.mrr == pytest.approx(mrr)
+    assert result.hit_rate >= 0.4  # the planted c0_i3 -> c0_i17 and the ring steps are easy
+    assert result.unknown_targets == 1
+    assert result.strategies == {"session": pytest.approx(0.8), "popular": pytest.approx(0.2)}
+    assert 0 < result.coverage <= 1
+    assert "HR@5" in result.line() and "popular 20.0%" in result.line()
+    exact = evaluate_recommender(
+        SessionRecommender(recommender.model, exact=True), _pairs(prefixes, targets), k=5,
+        progress=False,
+    )  # fmt: skip
+    assert exact.exact and not result.exact
+
+
+def test_repeats_count_as_hits(recommender):
+    # the protocol of the papers: a target already in the prefix may be recommended
+    result = evaluate_recommender(
+        recommender, _pairs([["c0_i1", "c0_i2"]], ["c0_i2"]), k=20, progress=False
     )
-    return ItemVectors(
-        item_ids=np.array(["1", "2", "3", "4"], dtype=object),
-        input=np.eye(4, dtype=np.float32),
-        output=out,
-    )
+    assert result.hit_rate == 1.0
 
 
-def test_ranks_ties_unknown_targets_and_empty_prefixes():
-    v = _vectors()
-    pairs = _pairs(
-        [[1], [1], [1], [2], [99], [1]],
-        [2, 3, 1, 3, 4, 12345],
-    )
-    # after "1": 2 (3.0) > 3 (2.0) > 4 (1.0) > 1 (0.0)  -> ranks 1, 2, 4
-    # after "2": all tie at 1.0; target "3" has two items before it -> rank 3
-    # prefix of unknown items: all scores 0, target "4" last of 4 ties -> rank 4
-    # unknown target -> miss
-    ranks = np.array([1, 2, 4, 3, 4, 10**9])
-    for k in (1, 2, 3, 20):
-        result = evaluate_pairs(v, pairs, k=k)
-        hr, mrr = hit_rate_and_mrr(ranks, k)
-        assert result.hit_rate == pytest.approx(hr) and result.mrr == pytest.approx(mrr)
-    result = evaluate_pairs(v, pairs, k=2)
-    assert result.hit_rate == pytest.approx(2 / 6)
-    assert result.unknown_targets == 1 and result.empty_prefixes == 1
-    assert "HR@2 0.3333" in result.line()
-
-
-def test_batched_ranks_match_brute_force_rank_of():
-    rng = np.random.default_rng(0)
-    n, d = 50, 8
-    v = ItemVectors(
-        item_ids=np.array([str(i) for i in range(n)], dtype=object),
-        input=rng.normal(size=(n, d)).astype(np.float32),
-        output=rng.normal(size=(n, d)).astype(np.float32),
-    )
-    prefixes = [list(rng.integers(0, n, rng.integers(1, 6))) for _ in range(40)]
-    targets = list(rng.integers(0, n, 40))
-    expected = [
-        rank_of(next_item_scores(v, np.array(p), recency=0.5), int(t))
-        for p, t in zip(prefixes, targets, strict=True)
-    ]
-    result = evaluate_pairs(v, _pairs(prefixes, targets), k=10, recency=0.5, batch_size=7)
-    hr, mrr = hit_rate_and_mrr(np.array(expected), 10)
-    assert result.hit_rate == pytest.approx(hr) and result.mrr == pytest.approx(mrr, rel=1e-5)
-
-
-def test_recency_weights_favour_the_last_item():
-    v = _vectors()
-    scores = next_item_scores(v, np.array([0, 1]), recency=0.5)
-    # session = (0.5 * e0 + 1 * e1) / 1.5
-    expected = v.output @ (np.array([0.5, 1.0, 0, 0]) / 1.5)
-    np.testing.assert_allclose(scores, expected, rtol=1e-6)
-    assert not next_item_scores(v, np.array([], dtype=np.int64)).any()
+def test_k_out_of_range(recommender):
+    with pytest.raises(ConfigError):
+        evaluate_recommender(recommender, _pairs([["c0_i1"]], ["c0_i2"]), k=0)
 
 
 def test_test_pairs_file_errors(tmp_path):
