@@ -1,0 +1,134 @@
+"""Redis session store: shared by every API pod and written by the consumer process.
+
+One sorted set per session at ``{key_prefix}{session_id}``, scored by event time, members
+``"{event_id}|{event_type}|{product_id}"`` (see :mod:`serving.session_store.base`). An append
+is one pipelined round trip: per touched session ``ZADD`` (idempotent: an existing member is
+not added again), ``ZREMRANGEBYRANK`` (keep the newest ``max_items``) and ``PEXPIRE`` (TTL
+of inactivity). Socket timeouts are short and every Redis failure becomes
+:class:`~engine.errors.StoreUnavailableError`, so the API can degrade instead of hanging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from engine.errors import ConfigError, StoreUnavailableError
+from serving.events import ViewEvent
+from serving.session_store.base import (
+    AppendResult,
+    SessionEvent,
+    SessionStore,
+    check_limits,
+    group_by_session,
+    session_event,
+)
+
+
+def redis_client(url: str, *, socket_timeout_s: float = 0.5) -> redis.Redis:
+    """A redis-py client that fails fast: short timeouts, one immediate retry.
+
+    The retry reconnects a pooled connection that died while Redis restarted; with redis-py's
+    default exponential back-off a dead server would block a request for seconds instead.
+    """
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout_s,
+        socket_connect_timeout=socket_timeout_s,
+        retry=Retry(NoBackoff(), retries=1),
+        health_check_interval=0,
+    )
+
+
+def _where(client: redis.Redis) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    if "path" in kwargs:
+        return f"unix://{kwargs['path']}"
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
+
+
+class RedisSessionStore(SessionStore):
+    """Recent events per session in Redis.
+
+    Args:
+        client: a redis-py client (see :func:`redis_client` for one that fails fast).
+        key_prefix: namespace of the session keys (several deployments may share one Redis).
+        ttl_seconds: a session key expires this long after the last append that touched it.
+        max_items: events kept per session (the newest by event time).
+    """
+
+    backend = "redis"
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        key_prefix: str = "nowrec:session:",
+        ttl_seconds: float = 1800.0,
+        max_items: int = 50,
+    ) -> None:
+        check_limits(ttl_seconds, max_items)
+        self.client = client
+        self.key_prefix = key_prefix
+        self.ttl_seconds = float(ttl_seconds)
+        self.max_items = int(max_items)
+        self._ttl_ms = max(1, round(self.ttl_seconds * 1000))
+        self.where = _where(client)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, socket_timeout_s: float = 0.5, **kwargs: Any
+    ) -> RedisSessionStore:
+        """A store on a new fail-fast client for ``url`` (``redis://host:port/db``)."""
+        return cls(redis_client(url, socket_timeout_s=socket_timeout_s), **kwargs)
+
+    def key(self, session_id: str) -> str:
+        """The Redis key of a session."""
+        return self.key_prefix + session_id
+
+    def append(self, events: Iterable[ViewEvent]) -> AppendResult:
+        groups = group_by_session(events)
+        if not groups:
+            return AppendResult(0, 0)
+        pipe = self.client.pipeline(transaction=False)
+        total = 0
+        for session_id, members in groups.items():
+            key = self.key(session_id)
+            pipe.zadd(key, members)
+            pipe.zremrangebyrank(key, 0, -(self.max_items + 1))
+            pipe.pexpire(key, self._ttl_ms)
+            total += len(members)
+        results = self._run(pipe.execute)
+        applied = sum(results[0::3])
+        return AppendResult(applied, total - applied)
+
+    def recent(self, session_id: str, limit: int | None = None) -> list[SessionEvent]:
+        limit = self._limit(limit)
+        rows = self._run(self.client.zrange, self.key(session_id), -limit, -1, withscores=True)
+        return [session_event(member.decode(), ts) for member, ts in rows]
+
+    def ping(self) -> None:
+        self._run(self.client.ping)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _run(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except redis.ResponseError as exc:
+            if "WRONGTYPE" in str(exc):
+                raise ConfigError(
+                    f"a key under {self.key_prefix!r} in Redis {self.where} is not a sorted set; "
+                    "another program uses that prefix: choose another NOWREC_REDIS_KEY_PREFIX"
+                ) from exc
+            raise StoreUnavailableError(f"Redis {self.where} refused the request: {exc}") from exc
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(
+                f"session store Redis {self.where} is unavailable ({type(exc).__name__}: {exc}); "
+                "check that it runs and NOWREC_REDIS_URL points to it"
+            ) from exc
