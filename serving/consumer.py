@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -109,6 +109,7 @@ class SessionEventConsumer:
         self.metrics = metrics or default_metrics()
         self.stats = ConsumerStats()
         self.assigned = threading.Event()  #: set once the group gave this consumer partitions
+        self.error: BaseException | None = None  #: what ended the loop, if it crashed
         self._stop = threading.Event()
         self._lag: dict[TopicPartition, int] = {}
         self._dead_letters: KafkaProducer | None = None
@@ -138,17 +139,26 @@ class SessionEventConsumer:
         if consumer is None:
             return
         try:
-            consumer.subscribe([self.settings.kafka_topic], listener=_AssignmentListener(self))
-            while not self._stop.is_set():
-                records = consumer.poll(
-                    timeout_ms=self.settings.consumer_poll_timeout_ms,
-                    max_records=self.settings.consumer_batch_size,
-                )
-                if records:
-                    self._handle(consumer, records)
-                self._update_lag(consumer)
+            self._loop(consumer)
+        except Exception as exc:
+            # Only a bug gets here (every expected failure is handled in the loop); record it
+            # so readiness can report it, and let the thread or process end loudly.
+            self.error = exc
+            log.exception("the consumer loop stopped on an unexpected error")
+            raise
         finally:
             self._close(consumer)
+
+    def _loop(self, consumer: KafkaConsumer) -> None:
+        consumer.subscribe([self.settings.kafka_topic], listener=_AssignmentListener(self))
+        while not self._stop.is_set():
+            records = consumer.poll(
+                timeout_ms=self.settings.consumer_poll_timeout_ms,
+                max_records=self.settings.consumer_batch_size,
+            )
+            if records:
+                self._handle(consumer, records)
+            self._update_lag(consumer)
 
     # -- the loop's steps ------------------------------------------------------------------
 
@@ -310,6 +320,7 @@ class SessionEventConsumer:
                 bootstrap_servers=s.bootstrap_servers(),
                 client_id=f"nowrec-dead-letters-{s.kafka_group_id}",
                 acks="all",
+                enable_idempotence=False,  # see serving/producer.py
                 linger_ms=0,
                 request_timeout_ms=s.kafka_request_timeout_ms,
                 max_block_ms=s.kafka_request_timeout_ms,
@@ -336,7 +347,7 @@ class SessionEventConsumer:
             self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
 
 
-class _AssignmentListener:
+class _AssignmentListener(ConsumerRebalanceListener):
     """Tells the consumer when the group has given it partitions (readiness, tests)."""
 
     def __init__(self, owner: SessionEventConsumer) -> None:

@@ -3,7 +3,7 @@
 Events are keyed by ``session_id``, so all events of a session land in one partition and are
 read in order by one consumer; ``acks="all"`` so an acknowledged event survives a broker
 failover. Every event is sent with its ``event_id`` (derived when the client gave none), so
-an HTTP retry that produces the same event twice is applied once.
+an HTTP retry or a producer retry that writes the same event twice is applied once.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ class EventProducer:
                 bootstrap_servers=bootstrap_servers,
                 client_id="nowrec-events",
                 acks="all",
+                # Event ids make a re-sent event harmless and the store orders by ts, so
+                # broker-side idempotence adds nothing here; without it the producer also
+                # survives a broker that lost its producer state (a restarted Tansu answers
+                # InitProducerId with UnknownError and an idempotent producer never recovers).
+                enable_idempotence=False,
                 linger_ms=linger_ms,
                 request_timeout_ms=timeout_ms,
                 delivery_timeout_ms=timeout_ms + linger_ms,

@@ -55,12 +55,18 @@ def session_event(member: str, ts: float) -> SessionEvent:
     return SessionEvent(product_id, ts, event_type)
 
 
-def group_by_session(events: Iterable[ViewEvent]) -> dict[str, dict[str, float]]:
-    """``{session_id: {member: ts}}``; within a batch the last copy of a member wins (as ZADD)."""
+def group_by_session(events: Iterable[ViewEvent]) -> tuple[dict[str, dict[str, float]], int]:
+    """``({session_id: {member: ts}}, number of events)``.
+
+    Within a batch the last copy of a member wins (as ZADD does); the count includes every
+    copy, so a store reports copies inside one batch as duplicates too.
+    """
     groups: dict[str, dict[str, float]] = {}
+    count = 0
     for event in events:
         groups.setdefault(event.session_id, {})[member_of(event)] = event.ts
-    return groups
+        count += 1
+    return groups, count
 
 
 def check_limits(ttl_seconds: float, max_items: int) -> None:

@@ -87,8 +87,8 @@ class MemorySessionStore(SessionStore):
         self.evicted = 0  #: sessions dropped for the memory bound (not for expiry)
 
     def append(self, events: Iterable[ViewEvent]) -> AppendResult:
-        groups = group_by_session(events)
-        applied = duplicates = 0
+        groups, count = group_by_session(events)
+        applied = 0
         with self._lock:
             now = self._clock()
             self._expire(now)
@@ -102,13 +102,10 @@ class MemorySessionStore(SessionStore):
                 else:
                     self._sessions.move_to_end(session_id)
                 for member, ts in members.items():
-                    if session.add(member, ts):
-                        applied += 1
-                    else:
-                        duplicates += 1
+                    applied += session.add(member, ts)
                 session.trim(self.max_items)
                 session.touched = now
-        return AppendResult(applied, duplicates)
+        return AppendResult(applied, count - applied)
 
     def recent(self, session_id: str, limit: int | None = None) -> list[SessionEvent]:
         limit = self._limit(limit)

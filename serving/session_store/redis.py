@@ -91,20 +91,18 @@ class RedisSessionStore(SessionStore):
         return self.key_prefix + session_id
 
     def append(self, events: Iterable[ViewEvent]) -> AppendResult:
-        groups = group_by_session(events)
+        groups, count = group_by_session(events)
         if not groups:
             return AppendResult(0, 0)
         pipe = self.client.pipeline(transaction=False)
-        total = 0
         for session_id, members in groups.items():
             key = self.key(session_id)
             pipe.zadd(key, members)
             pipe.zremrangebyrank(key, 0, -(self.max_items + 1))
             pipe.pexpire(key, self._ttl_ms)
-            total += len(members)
         results = self._run(pipe.execute)
         applied = sum(results[0::3])
-        return AppendResult(applied, total - applied)
+        return AppendResult(applied, count - applied)
 
     def recent(self, session_id: str, limit: int | None = None) -> list[SessionEvent]:
         limit = self._limit(limit)
