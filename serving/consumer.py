@@ -32,7 +32,12 @@ from kafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
-from engine.errors import BrokerUnavailableError, MalformedEventError, StoreUnavailableError
+from engine.errors import (
+    BrokerUnavailableError,
+    EngineError,
+    MalformedEventError,
+    StoreUnavailableError,
+)
 from serving.events import MAX_EVENT_BYTES, ViewEvent, decode
 from serving.metrics import LiveMetrics, default_metrics
 from serving.session_store import SessionStore, make_session_store
@@ -175,6 +180,7 @@ class SessionEventConsumer:
                     auto_offset_reset="earliest",
                     max_poll_records=s.consumer_batch_size,
                     fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
+                    check_crcs=s.kafka_check_crcs,
                     session_timeout_ms=s.kafka_session_timeout_ms,
                     heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
                     max_poll_interval_ms=s.kafka_max_poll_interval_ms,
@@ -372,14 +378,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         log.error("invalid NOWREC_* settings: %s", exc)
         return 2
-    store = make_session_store(settings)
+    try:
+        store = make_session_store(settings)
+    except (EngineError, ValueError) as exc:
+        log.error("cannot set up the %s session store: %s", settings.store_backend, exc)
+        return 2
     consumer = SessionEventConsumer(store, settings)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: consumer.stop())
     if settings.consumer_metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.consumer_metrics_port, addr=settings.consumer_metrics_host)
+        try:
+            start_http_server(settings.consumer_metrics_port, addr=settings.consumer_metrics_host)
+        except OSError as exc:
+            log.error(
+                "cannot serve /metrics on %s:%d (%s); set NOWREC_CONSUMER_METRICS_PORT "
+                "(0 turns it off)",
+                settings.consumer_metrics_host,
+                settings.consumer_metrics_port,
+                exc,
+            )
+            return 2
     log.info(
         "consuming %r as group %r from %s into the %s store",
         settings.kafka_topic,

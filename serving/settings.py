@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     kafka_request_timeout_ms: int = Field(
         default=5000, ge=1000, le=300_000, description="Kafka request timeout (produce, commit)."
     )
+    kafka_check_crcs: bool = Field(
+        default=True,
+        description="Verify each record batch's CRC-32C. Keep it on; it is cheap with the C "
+        "implementation (the 'crc32c' package) and about half the consumer's CPU without.",
+    )
     consumer_store_retry_s: float = Field(
         default=0.5,
         gt=0,

@@ -138,6 +138,14 @@ class SessionStoreContract:
         for s in range(7):
             assert store.recent(f"s{s}") == expected(batch, f"s{s}", store.max_items)
 
+    def test_large_batch_for_one_session(self, make_store):
+        store = make_store(max_items=3000)
+        batch = [ev("big", f"p{i}", T0 + i) for i in range(2500)]
+        assert store.append(batch).applied == 2500
+        assert store.append(batch).duplicates == 2500
+        got = store.recent("big")
+        assert len(got) == 2500 and got[0].product_id == "p0" and got[-1].product_id == "p2499"
+
     def test_session_expires_after_inactivity(self, make_store, advance):
         store = make_store(ttl_seconds=1.0)
         store.append([ev("s", "a", T0)])

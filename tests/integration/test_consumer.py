@@ -192,11 +192,11 @@ def test_malformed_events_go_to_the_dead_letter_topic(kafka_broker, kafka_topic,
     reader = KafkaConsumer(
         bootstrap_servers=kafka_broker.bootstrap,
         auto_offset_reset="earliest",
-        consumer_timeout_ms=3000,
+        consumer_timeout_ms=10_000,
     )
     dlq = settings.kafka_dead_letter_topic
     reader.assign([TopicPartition(dlq, p) for p in reader.partitions_for_topic(dlq)])
-    dead = list(reader)
+    dead = [d for _, d in zip(range(len(bad)), reader, strict=False)]
     reader.close()
     dead.sort(key=lambda d: int(dict(d.headers)[HEADER_SOURCE].rsplit(b"/", 1)[1]))
     assert [d.value for d in dead] == bad
