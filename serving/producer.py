@@ -8,6 +8,7 @@ an HTTP retry or a producer retry that writes the same event twice is applied on
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
@@ -17,6 +18,8 @@ from kafka.errors import KafkaError
 from engine.errors import BrokerUnavailableError
 from serving.events import ViewEvent, encode
 from serving.settings import Settings
+
+log = logging.getLogger("nowrec.producer")
 
 
 class EventProducer:
@@ -98,5 +101,18 @@ class EventProducer:
         return len(events)
 
     def close(self, timeout_s: float | None = None) -> None:
-        """Send what is buffered (up to ``timeout_s``) and disconnect."""
-        self._producer.close(timeout=self.timeout_s if timeout_s is None else timeout_s)
+        """Send what is buffered (up to ``timeout_s``) and disconnect; never raises.
+
+        Events still unacknowledged then were already reported to their callers by
+        :meth:`send` as failed, so dropping them here loses nothing that was promised.
+        """
+        try:
+            self._producer.close(timeout=self.timeout_s if timeout_s is None else timeout_s)
+        except KafkaError as exc:
+            # kafka-python's close() raises before it stops its sender thread while records
+            # are pending; they expire after delivery_timeout_ms, so a second close succeeds.
+            log.warning("closing the event producer: %s; retrying after delivery timeout", exc)
+            try:
+                self._producer.close(timeout=self.timeout_s + 1)
+            except KafkaError as again:
+                log.warning("closing the event producer failed again: %s", again)
