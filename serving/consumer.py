@@ -117,6 +117,8 @@ class SessionEventConsumer:
         self.error: BaseException | None = None  #: what ended the loop, if it crashed
         self._stop = threading.Event()
         self._lag: dict[TopicPartition, int] = {}
+        self._applied: dict[TopicPartition, OffsetAndMetadata] = {}  # applied, maybe uncommitted
+        self._applied_lock = threading.Lock()  # the rebalance listener runs on kafka's thread
         self._dead_letters: KafkaProducer | None = None
         self._thread: threading.Thread | None = None
 
@@ -157,10 +159,17 @@ class SessionEventConsumer:
     def _loop(self, consumer: KafkaConsumer) -> None:
         consumer.subscribe([self.settings.kafka_topic], listener=_AssignmentListener(self))
         while not self._stop.is_set():
-            records = consumer.poll(
-                timeout_ms=self.settings.consumer_poll_timeout_ms,
-                max_records=self.settings.consumer_batch_size,
-            )
+            try:
+                records = consumer.poll(
+                    timeout_ms=self.settings.consumer_poll_timeout_ms,
+                    max_records=self.settings.consumer_batch_size,
+                )
+            except KafkaError as exc:
+                # The client recovers from broker trouble by itself; whatever it reports
+                # here must not end the loop. Nothing of a failed poll was applied.
+                log.warning("poll failed (%s); polling again", exc)
+                self._stop.wait(self.settings.consumer_store_retry_s)
+                continue
             if records:
                 self._handle(consumer, records)
             self._update_lag(consumer)
@@ -274,19 +283,46 @@ class SessionEventConsumer:
     def _commit(
         self, consumer: KafkaConsumer, records: Mapping[TopicPartition, Sequence[ConsumerRecord]]
     ) -> None:
+        # Called only once the batch is in the store. Asynchronous, so the next fetch overlaps
+        # the commit's round trip; a commit that fails is covered by the next one (commits are
+        # cumulative), and close() and a rebalance commit synchronously what was applied.
         offsets = {
             tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1)
             for tp, batch in records.items()
             if batch
         }
+        with self._applied_lock:
+            self._applied.update(offsets)
         try:
-            consumer.commit(offsets, timeout_ms=self.settings.kafka_request_timeout_ms)
-        except (CommitFailedError, KafkaError) as exc:
+            consumer.commit_async(offsets, callback=self._on_commit)
+        except KafkaError as exc:
+            self._on_commit(offsets, exc)
+
+    def _on_commit(self, offsets: Any, response: Any) -> None:
+        if isinstance(response, Exception):
             # The batch is in the store; if this member lost the partition, its new owner
             # reads it again from the last commit (harmless), else the next commit covers it.
             self.stats.commit_failures += 1
             self.metrics.consumer_commit_failures.inc()
-            log.warning("offset commit failed (%s); the next commit covers it", exc)
+            log.warning("offset commit failed (%s); the next commit covers it", response)
+
+    def _forget_applied(self, partitions: Iterable[TopicPartition]) -> None:
+        with self._applied_lock:
+            for tp in partitions:
+                self._applied.pop(tp, None)
+
+    def _commit_applied(
+        self, consumer: KafkaConsumer, partitions: Iterable[TopicPartition]
+    ) -> None:
+        """Commit synchronously what was applied on ``partitions`` (at shutdown)."""
+        with self._applied_lock:
+            offsets = {tp: self._applied.pop(tp) for tp in partitions if tp in self._applied}
+        if not offsets:
+            return
+        try:
+            consumer.commit(offsets, timeout_ms=self.settings.kafka_request_timeout_ms)
+        except (CommitFailedError, KafkaError) as exc:
+            self._on_commit(offsets, exc)
 
     def _retry_later(
         self, consumer: KafkaConsumer, records: Mapping[TopicPartition, Sequence[ConsumerRecord]]
@@ -336,6 +372,10 @@ class SessionEventConsumer:
 
     def _close(self, consumer: KafkaConsumer) -> None:
         try:
+            self._commit_applied(consumer, consumer.assignment())
+        except Exception as exc:  # closing must not hide the reason we stopped
+            log.warning("final offset commit: %s", exc)
+        try:
             consumer.close(autocommit=False, timeout_ms=self.settings.kafka_request_timeout_ms)
         except Exception as exc:  # closing must not hide the reason we stopped
             log.warning("closing the Kafka consumer: %s", exc)
@@ -360,8 +400,10 @@ class _AssignmentListener(ConsumerRebalanceListener):
         self._owner = owner
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        # Offsets are committed after every batch, so there is nothing to flush here.
-        return None
+        # kafka-python runs this on its I/O thread, where a blocking commit is refused; what
+        # was applied but not committed yet is read again by the next owner (harmless). Only
+        # forget it here, so close() does not commit a stale offset for a partition it lost.
+        self._owner._forget_applied(revoked)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned partitions: %s", sorted((tp.topic, tp.partition) for tp in assigned))

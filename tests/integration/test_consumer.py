@@ -95,6 +95,7 @@ def running(consumer: SessionEventConsumer) -> Iterator[SessionEventConsumer]:
         consumer.stop()
         thread.join(20)
         assert not thread.is_alive(), "consumer thread did not stop"
+        assert consumer.error is None, f"the consumer loop crashed: {consumer.error!r}"
 
 
 def committed(broker: TansuBroker, group: str, topic: str) -> int | None:
