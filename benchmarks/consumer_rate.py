@@ -1,15 +1,17 @@
 """How fast the session consumer applies Kafka events, next to its ceilings, in one run.
 
-    python benchmarks/consumer_rate.py [--events 100000] [--batch 500]
+    python benchmarks/consumer_rate.py [--events 100000] [--batch 500] [--repeat 3]
 
 Starts Tansu and redis-server on loopback (the test fixtures' launchers), pre-fills a topic with
 view events, pins this process to one CPU (the servers to the other when there is one), then
-measures, each from partition assignment to the last event applied:
+measures, each from partition assignment to the last event applied, best of --repeat rounds
+for ours and the peers alike:
 
 - throughput Kafka -> in-process store, next to a bare kafka-python loop that only decodes the
   JSON (the ceiling of any Python consumer here); target >= 20,000 events/s;
-- throughput Kafka -> Redis store, next to redis-py pipelined raw ZADD of the same events (the
-  ceiling of any Redis writer); target >= 5,000 events/s;
+- throughput Kafka -> Redis store, next to redis-py pipelined raw ZADD of the same events, one
+  pipeline per batch (the plain way to write them); target >= 5,000 events/s. The store alone
+  (no Kafka) is printed too: its one-script-per-batch append can beat the raw pipeline;
 - event-to-visible latency: events produced one by one at a steady rate with a consumer
   running; the time until each is readable from the store; target p99 <= 1 s.
 """
@@ -230,6 +232,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--sessions", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the best of each is kept")
     parser.add_argument("--latency-rate", type=float, default=200.0, help="events/s")
     parser.add_argument("--latency-seconds", type=float, default=5.0)
     parser.add_argument(
@@ -254,29 +257,32 @@ def main() -> int:
         assert decode(encode(events[0])) == events[0]
         print(
             f"consumer_rate: {n:,} events, {args.sessions:,} sessions, 1 partition, "
-            f"batch {batch}; {where}; record CRC check: "
+            f"batch {batch}, best of {args.repeat} rounds; {where}; record CRC check: "
             f"{crc_implementation() if crcs else 'off'}"
         )
 
-        ceiling = bare_decode_rate(broker, topic, n, batch, crcs)
-        memory, _ = nowrec_rate(
-            broker,
-            topic,
-            n,
-            batch,
-            MemorySessionStore(max_items=50, max_sessions=1_000_000),
-            crcs,
-        )
-        redis_store = RedisSessionStore.from_url(
-            redis_server.url, key_prefix="bench:kafka:", max_items=50
-        )
-        to_redis, _ = nowrec_rate(broker, topic, n, batch, redis_store, crcs)
-        raw_zadd = raw_zadd_rate(redis_server.url, events, batch)
-        append_only = store_append_rate(
-            RedisSessionStore.from_url(redis_server.url, key_prefix="bench:append:", max_items=50),
-            events,
-            batch,
-        )
+        # Best of --repeat rounds for ours and the peers alike, interleaved, so a burst of
+        # load from other processes does not decide a ratio.
+        best: dict[str, float] = {}
+
+        def keep(name: str, rate: float) -> None:
+            best[name] = max(best.get(name, 0.0), rate)
+
+        for round_ in tqdm(range(args.repeat), desc="rounds", unit="round", leave=False):
+            keep("bare", bare_decode_rate(broker, topic, n, batch, crcs))
+            memory_store = MemorySessionStore(max_items=50, max_sessions=1_000_000)
+            keep("memory", nowrec_rate(broker, topic, n, batch, memory_store, crcs)[0])
+            redis_store = RedisSessionStore.from_url(
+                redis_server.url, key_prefix=f"bench:kafka:{round_}:", max_items=50
+            )
+            keep("to_redis", nowrec_rate(broker, topic, n, batch, redis_store, crcs)[0])
+            keep("raw_zadd", raw_zadd_rate(redis_server.url, events, batch))
+            append_store = RedisSessionStore.from_url(
+                redis_server.url, key_prefix=f"bench:append:{round_}:", max_items=50
+            )
+            keep("append_only", store_append_rate(append_store, events, batch))
+        ceiling, memory, to_redis = best["bare"], best["memory"], best["to_redis"]
+        raw_zadd, append_only = best["raw_zadd"], best["append_only"]
 
         def row(name: str, rate: float, peer: str = "", target: str = "") -> None:
             print(f"  {name:<44} {rate:>10,.0f} ev/s  {peer:<26} {target}")
