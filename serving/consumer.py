@@ -285,7 +285,7 @@ class SessionEventConsumer:
     ) -> None:
         # Called only once the batch is in the store. Asynchronous, so the next fetch overlaps
         # the commit's round trip; a commit that fails is covered by the next one (commits are
-        # cumulative), and close() and a rebalance commit synchronously what was applied.
+        # cumulative), and close() commits synchronously what was applied.
         offsets = {
             tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1)
             for tp, batch in records.items()

@@ -5,8 +5,8 @@ session (``kafka_broker``); each test makes its own topics (``kafka_topic``) and
 groups, so tests never see each other's events. Fault tests take ``fault_kafka_broker``, a
 broker of their own that they may stop, restart on the same port, pause and resume.
 
-Tansu here keeps its log in memory (the only storage compiled into this binary besides S3):
-a *restart* starts with no topics and no committed offsets. ``restart()`` re-creates the topics
+Tansu here keeps its log in memory (``memory://``; this binary refuses ``file://``): a
+*restart* starts with no topics and no committed offsets. ``restart()`` re-creates the topics
 that were created through this object, as an operator would; a *pause* (SIGSTOP/SIGCONT) is the
 outage that keeps the log.
 
