@@ -41,3 +41,15 @@ class BundleError(EngineError, RuntimeError):
 
 class IncompatibleBundleError(BundleError):
     """The bundle was written by a newer schema version than this code can read."""
+
+
+class MalformedEventError(DataError):
+    """A live event (Kafka message or API payload) is not valid JSON of the event schema."""
+
+
+class StoreUnavailableError(EngineError, ConnectionError):
+    """The session store (Redis) cannot be reached or timed out; callers degrade, not crash."""
+
+
+class BrokerUnavailableError(EngineError, ConnectionError):
+    """The event broker (Kafka) cannot be reached or did not acknowledge in time."""

@@ -1,0 +1,472 @@
+"""Kafka consumer that keeps the session store up to date (at least once, idempotent).
+
+The loop is thin (faust's habit): poll a batch, decode it (:func:`split_batch`, pure), apply the
+good events to the store in one call, send the malformed ones to the dead-letter topic, and only
+then commit the batch's offsets. A crash anywhere before the commit means the batch is
+delivered again, which changes nothing because the store's append is idempotent. When the store
+is down the consumer rewinds to the batch start and tries again after a pause, still polling so
+it keeps its partitions; a malformed event never stops the loop.
+
+Run it inside the API process (``SessionEventConsumer(...).start_in_thread()``) or on its own::
+
+    NOWREC_STORE_BACKEND=redis NOWREC_KAFKA_BOOTSTRAP_SERVERS=kafka:9092 python -m serving.consumer
+
+SIGTERM or SIGINT finish the batch in hand, commit it and close (exit status 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from pydantic import ValidationError
+
+from engine.errors import (
+    BrokerUnavailableError,
+    EngineError,
+    MalformedEventError,
+    StoreUnavailableError,
+)
+from serving.events import MAX_EVENT_BYTES, ViewEvent, decode
+from serving.metrics import LiveMetrics, default_metrics
+from serving.session_store import SessionStore, make_session_store
+from serving.settings import Settings, get_settings
+
+log = logging.getLogger("nowrec.consumer")
+
+#: Dead-letter headers: why the event was refused and where it came from.
+HEADER_ERROR = "nowrec-error"
+HEADER_SOURCE = "nowrec-source"  # "topic/partition/offset"
+_MAX_ERROR_CHARS = 1000
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A record that did not decode, with the reason that goes into the dead-letter header."""
+
+    record: ConsumerRecord
+    error: str
+
+
+def split_batch(
+    records: Iterable[ConsumerRecord], *, max_bytes: int = MAX_EVENT_BYTES
+) -> tuple[list[ViewEvent], list[Rejected]]:
+    """Decode a batch: the valid events in order, and the rejected records with their error.
+
+    Pure: no I/O, no state. Any exception while decoding one record rejects that record only.
+    """
+    events: list[ViewEvent] = []
+    rejected: list[Rejected] = []
+    for record in records:
+        try:
+            events.append(decode(record.value, max_bytes=max_bytes))
+        except MalformedEventError as exc:
+            rejected.append(Rejected(record, str(exc)))
+        except Exception as exc:  # a decoder bug must not stop the loop either
+            rejected.append(Rejected(record, f"cannot decode ({type(exc).__name__}: {exc})"))
+    return events, rejected
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    """Running totals of one consumer (plain numbers, for tests, logs and readiness)."""
+
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    store_errors: int = 0
+    commit_failures: int = 0
+
+
+class SessionEventConsumer:
+    """Applies the event topic to a session store.
+
+    Args:
+        store: where sessions live (memory for embedded, Redis for the standalone process).
+        settings: topic, group, dead-letter topic, batch size and Kafka timeouts.
+        metrics: Prometheus metrics to update (default: the process registry).
+
+    Thread-safety: :meth:`run` owns the Kafka clients and runs in one thread; :meth:`stop`,
+    :attr:`stats`, :attr:`lag` and :attr:`assigned` may be read from any thread.
+    """
+
+    def __init__(
+        self,
+        store: SessionStore,
+        settings: Settings | None = None,
+        *,
+        metrics: LiveMetrics | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or get_settings()
+        self.metrics = metrics or default_metrics()
+        self.stats = ConsumerStats()
+        self.assigned = threading.Event()  #: set once the group gave this consumer partitions
+        self.error: BaseException | None = None  #: what ended the loop, if it crashed
+        self._stop = threading.Event()
+        self._lag: dict[TopicPartition, int] = {}
+        self._applied: dict[TopicPartition, OffsetAndMetadata] = {}  # applied, maybe uncommitted
+        self._applied_lock = threading.Lock()  # the rebalance listener runs on kafka's thread
+        self._dead_letters: KafkaProducer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- public ----------------------------------------------------------------------------
+
+    @property
+    def lag(self) -> int | None:
+        """Records not yet applied over the assigned partitions; ``None`` before it is known."""
+        lag = dict(self._lag)
+        return sum(lag.values()) if lag else None
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand, commit, and return."""
+        self._stop.set()
+
+    def start_in_thread(self) -> threading.Thread:
+        """Run the loop in a daemon thread (embedded mode); :meth:`stop` then ``join`` it."""
+        self._thread = threading.Thread(target=self.run, name="nowrec-consumer", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def run(self) -> None:
+        """Consume until :meth:`stop`. Connection problems are retried, never raised."""
+        consumer = self._connect()
+        if consumer is None:
+            return
+        try:
+            self._loop(consumer)
+        except Exception as exc:
+            # Only a bug gets here (every expected failure is handled in the loop); record it
+            # so readiness can report it, and let the thread or process end loudly.
+            self.error = exc
+            log.exception("the consumer loop stopped on an unexpected error")
+            raise
+        finally:
+            self._close(consumer)
+
+    def _loop(self, consumer: KafkaConsumer) -> None:
+        consumer.subscribe([self.settings.kafka_topic], listener=_AssignmentListener(self))
+        while not self._stop.is_set():
+            try:
+                records = consumer.poll(
+                    timeout_ms=self.settings.consumer_poll_timeout_ms,
+                    max_records=self.settings.consumer_batch_size,
+                )
+            except KafkaError as exc:
+                # The client recovers from broker trouble by itself; whatever it reports
+                # here must not end the loop. Nothing of a failed poll was applied.
+                log.warning("poll failed (%s); polling again", exc)
+                self._stop.wait(self.settings.consumer_store_retry_s)
+                continue
+            if records:
+                self._handle(consumer, records)
+            self._update_lag(consumer)
+
+    # -- the loop's steps ------------------------------------------------------------------
+
+    def _connect(self) -> KafkaConsumer | None:
+        s = self.settings
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                return KafkaConsumer(
+                    bootstrap_servers=s.bootstrap_servers(),
+                    group_id=s.kafka_group_id,
+                    client_id=f"nowrec-consumer-{s.kafka_group_id}",
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    max_poll_records=s.consumer_batch_size,
+                    fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
+                    check_crcs=s.kafka_check_crcs,
+                    session_timeout_ms=s.kafka_session_timeout_ms,
+                    heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
+                    max_poll_interval_ms=s.kafka_max_poll_interval_ms,
+                    request_timeout_ms=s.kafka_request_timeout_ms,
+                    bootstrap_timeout_ms=s.kafka_request_timeout_ms,
+                    reconnect_backoff_max_ms=1000,
+                )
+            except KafkaError as exc:
+                log.warning(
+                    "cannot reach Kafka at %s (%s); retrying in %.1f s",
+                    s.kafka_bootstrap_servers,
+                    exc,
+                    delay,
+                )
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+        return None
+
+    def _handle(
+        self, consumer: KafkaConsumer, records: Mapping[TopicPartition, Sequence[ConsumerRecord]]
+    ) -> None:
+        started = time.perf_counter()
+        events, rejected = split_batch(
+            (r for batch in records.values() for r in batch),
+            max_bytes=self.settings.max_event_bytes,
+        )
+        try:
+            result = self.store.append(events)
+        except StoreUnavailableError as exc:
+            self.stats.store_errors += 1
+            self.metrics.store_errors.labels(self.store.backend).inc()
+            log.warning("session store unavailable, batch will be retried: %s", exc)
+            self._retry_later(consumer, records)
+            return
+        try:
+            self._send_dead_letters(rejected)
+        except BrokerUnavailableError as exc:
+            # The store already holds the batch; applying it again is harmless.
+            log.warning("dead-letter topic unavailable, batch will be retried: %s", exc)
+            self._retry_later(consumer, records)
+            return
+        self._commit(consumer, records)
+        self.stats.applied += result.applied
+        self.stats.duplicates += result.duplicates
+        self.stats.dead_lettered += len(rejected)
+        self.stats.batches += 1
+        m = self.metrics
+        m.events_applied.labels("kafka").inc(result.applied)
+        m.events_duplicate.labels("kafka").inc(result.duplicates)
+        m.events_dead_lettered.inc(len(rejected))
+        m.consumer_batches.inc()
+        m.consumer_batch_seconds.observe(time.perf_counter() - started)
+
+    def _send_dead_letters(self, rejected: Sequence[Rejected]) -> None:
+        if not rejected:
+            return
+        try:
+            producer = self._dead_letter_producer()
+            futures = [
+                producer.send(
+                    self.settings.kafka_dead_letter_topic,
+                    value=r.record.value,
+                    key=r.record.key,
+                    headers=[
+                        (HEADER_ERROR, r.error[:_MAX_ERROR_CHARS].encode()),
+                        (
+                            HEADER_SOURCE,
+                            f"{r.record.topic}/{r.record.partition}/{r.record.offset}".encode(),
+                        ),
+                    ],
+                )
+                for r in rejected
+            ]
+            producer.flush(timeout=self.settings.kafka_request_timeout_ms / 1000)
+            for future in futures:
+                future.get(timeout=0)
+        except KafkaError as exc:
+            raise BrokerUnavailableError(
+                f"could not write {len(rejected)} malformed events to "
+                f"{self.settings.kafka_dead_letter_topic!r}: {exc}"
+            ) from exc
+        for r in rejected:
+            log.info(
+                "dead-lettered %s/%s/%s: %s",
+                r.record.topic,
+                r.record.partition,
+                r.record.offset,
+                r.error,
+            )
+
+    def _commit(
+        self, consumer: KafkaConsumer, records: Mapping[TopicPartition, Sequence[ConsumerRecord]]
+    ) -> None:
+        # Called only once the batch is in the store. Asynchronous, so the next fetch overlaps
+        # the commit's round trip; a commit that fails is covered by the next one (commits are
+        # cumulative), and close() commits synchronously what was applied.
+        offsets = {
+            tp: OffsetAndMetadata(batch[-1].offset + 1, "", -1)
+            for tp, batch in records.items()
+            if batch
+        }
+        with self._applied_lock:
+            self._applied.update(offsets)
+        try:
+            consumer.commit_async(offsets, callback=self._on_commit)
+        except KafkaError as exc:
+            self._on_commit(offsets, exc)
+
+    def _on_commit(self, offsets: Any, response: Any) -> None:
+        if isinstance(response, Exception):
+            # The batch is in the store; if this member lost the partition, its new owner
+            # reads it again from the last commit (harmless), else the next commit covers it.
+            self.stats.commit_failures += 1
+            self.metrics.consumer_commit_failures.inc()
+            log.warning("offset commit failed (%s); the next commit covers it", response)
+
+    def _forget_applied(self, partitions: Iterable[TopicPartition]) -> None:
+        with self._applied_lock:
+            for tp in partitions:
+                self._applied.pop(tp, None)
+
+    def _commit_applied(
+        self, consumer: KafkaConsumer, partitions: Iterable[TopicPartition]
+    ) -> None:
+        """Commit synchronously what was applied on ``partitions`` (at shutdown)."""
+        with self._applied_lock:
+            offsets = {tp: self._applied.pop(tp) for tp in partitions if tp in self._applied}
+        if not offsets:
+            return
+        try:
+            consumer.commit(offsets, timeout_ms=self.settings.kafka_request_timeout_ms)
+        except (CommitFailedError, KafkaError) as exc:
+            self._on_commit(offsets, exc)
+
+    def _retry_later(
+        self, consumer: KafkaConsumer, records: Mapping[TopicPartition, Sequence[ConsumerRecord]]
+    ) -> None:
+        for tp, batch in records.items():
+            if batch:
+                # IllegalStateError: the partition moved to another member, which reads it
+                # again from the last commit.
+                with contextlib.suppress(IllegalStateError):
+                    consumer.seek(tp, batch[0].offset)
+        self._update_lag(consumer)
+        self._stop.wait(self.settings.consumer_store_retry_s)
+
+    def _update_lag(self, consumer: KafkaConsumer) -> None:
+        # The high watermark comes with every fetch response, so this needs no request. (Tansu
+        # 0.6 answers ListOffsets(latest) with the last batch's base offset + 1, which would
+        # make end_offsets() under-report the lag.)
+        lag: dict[TopicPartition, int] = {}
+        for tp in consumer.assignment():
+            try:
+                end = consumer.highwater(tp)
+                position = consumer.position(tp, timeout_ms=0) if end is not None else None
+            except (IllegalStateError, KafkaError):
+                continue
+            if end is not None and position is not None:
+                lag[tp] = max(0, end - position)
+        for tp in self._lag.keys() - lag.keys():
+            self._forget_lag(tp)
+        for tp, value in lag.items():
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(value)
+        self._lag = lag
+
+    def _dead_letter_producer(self) -> KafkaProducer:
+        if self._dead_letters is None:
+            s = self.settings
+            self._dead_letters = KafkaProducer(
+                bootstrap_servers=s.bootstrap_servers(),
+                client_id=f"nowrec-dead-letters-{s.kafka_group_id}",
+                acks="all",
+                enable_idempotence=False,  # see serving/producer.py
+                linger_ms=0,
+                request_timeout_ms=s.kafka_request_timeout_ms,
+                max_block_ms=s.kafka_request_timeout_ms,
+                bootstrap_timeout_ms=s.kafka_request_timeout_ms,
+            )
+        return self._dead_letters
+
+    def _close(self, consumer: KafkaConsumer) -> None:
+        try:
+            self._commit_applied(consumer, consumer.assignment())
+        except Exception as exc:  # closing must not hide the reason we stopped
+            log.warning("final offset commit: %s", exc)
+        try:
+            consumer.close(autocommit=False, timeout_ms=self.settings.kafka_request_timeout_ms)
+        except Exception as exc:  # closing must not hide the reason we stopped
+            log.warning("closing the Kafka consumer: %s", exc)
+        if self._dead_letters is not None:
+            try:
+                self._dead_letters.close(timeout=self.settings.kafka_request_timeout_ms / 1000)
+            except Exception as exc:
+                log.warning("closing the dead-letter producer: %s", exc)
+        for tp in self._lag:
+            self._forget_lag(tp)
+        self._lag = {}
+
+    def _forget_lag(self, tp: TopicPartition) -> None:
+        with contextlib.suppress(KeyError):
+            self.metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+
+
+class _AssignmentListener(ConsumerRebalanceListener):
+    """Tells the consumer when the group has given it partitions (readiness, tests)."""
+
+    def __init__(self, owner: SessionEventConsumer) -> None:
+        self._owner = owner
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        # kafka-python runs this on its I/O thread, where a blocking commit is refused; what
+        # was applied but not committed yet is read again by the next owner (harmless). Only
+        # forget it here, so close() does not commit a stale offset for a partition it lost.
+        self._owner._forget_applied(revoked)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("assigned partitions: %s", sorted((tp.topic, tp.partition) for tp in assigned))
+        self._owner.assigned.set()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m serving.consumer``: consume into the configured store until SIGTERM."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        log.error("invalid NOWREC_* settings: %s", exc)
+        return 2
+    try:
+        store = make_session_store(settings)
+    except (EngineError, ValueError) as exc:
+        log.error("cannot set up the %s session store: %s", settings.store_backend, exc)
+        return 2
+    consumer = SessionEventConsumer(store, settings)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: consumer.stop())
+    if settings.consumer_metrics_port:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(settings.consumer_metrics_port, addr=settings.consumer_metrics_host)
+        except OSError as exc:
+            log.error(
+                "cannot serve /metrics on %s:%d (%s); set NOWREC_CONSUMER_METRICS_PORT "
+                "(0 turns it off)",
+                settings.consumer_metrics_host,
+                settings.consumer_metrics_port,
+                exc,
+            )
+            return 2
+    log.info(
+        "consuming %r as group %r from %s into the %s store",
+        settings.kafka_topic,
+        settings.kafka_group_id,
+        settings.kafka_bootstrap_servers,
+        store.backend,
+    )
+    started = time.monotonic()
+    try:
+        consumer.run()
+    finally:
+        store.close()
+    s = consumer.stats
+    log.info(
+        "consumer stopped after %.1f s: %d applied, %d duplicates, %d dead-lettered, "
+        "%d batches, %d store errors",
+        time.monotonic() - started,
+        s.applied,
+        s.duplicates,
+        s.dead_lettered,
+        s.batches,
+        s.store_errors,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

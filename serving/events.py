@@ -1,0 +1,210 @@
+"""The live event schema (version 1): what shops send, what Kafka carries, what the stores keep.
+
+One JSON object per event, for example::
+
+    {"v": 1, "session_id": "s-42", "product_id": "1234", "ts": 1700000000.5, "event_type": "view"}
+
+- ``v``: schema version; this code reads 1 (absent means 1). A consumer that meets a newer
+  version dead-letters the event instead of guessing, so producers upgrade after consumers.
+- ``event_id``: the idempotency key. Optional from the client; when absent it is derived from
+  (session_id, product_id, ts, event_type), so a replayed or re-sent event gets the same id and
+  applying it twice changes nothing.
+- ``product_id``: a string; integers are accepted and converted (``1234`` -> ``"1234"``).
+- ``ts``: unix seconds (number, or a numeric string) or ISO-8601 with a timezone, between
+  2000-01-01 and 2100-01-01 UTC; kept to the microsecond.
+- Unknown fields are refused (a typo such as ``productId`` names itself in the error).
+
+:func:`decode` turns raw bytes into a :class:`ViewEvent` or raises
+:class:`~engine.errors.MalformedEventError` saying which field is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.errors import MalformedEventError
+
+SCHEMA_VERSION = 1
+#: Default bound on one encoded event; a real view event is about 150 bytes.
+MAX_EVENT_BYTES = 4096
+#: Sane range for ``ts`` (2000-01-01 .. 2100-01-01 UTC), so a unit mistake cannot poison ordering.
+TS_MIN = 946_684_800.0
+TS_MAX = 4_102_444_800.0
+
+EventType = Literal["view", "cart", "remove_from_cart", "wishlist", "purchase"]
+EVENT_TYPES: tuple[str, ...] = EventType.__args__
+
+# Ids end up in Redis keys and members and in log lines: a conservative charset, no separators
+# (the Redis member uses "|"), no whitespace or control characters.
+ID_CHARSET = "letters, digits and . _ : @ = + / -"
+_ID_PATTERN = r"^[A-Za-z0-9._:@=+/-]+$"
+SessionId = Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
+ProductId = Annotated[str, Field(min_length=1, max_length=64, pattern=_ID_PATTERN)]
+EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
+
+
+class ViewEvent(BaseModel):
+    """One live shopper event (a product view by default), validated and normalised."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    v: int = Field(default=SCHEMA_VERSION, description="Schema version; this service reads 1.")
+    event_id: EventId | None = Field(
+        default=None,
+        description="Idempotency key. Derived from session, product, ts and type when absent.",
+    )
+    session_id: SessionId = Field(description=f"Visitor session id (1-128 chars: {ID_CHARSET}).")
+    product_id: ProductId = Field(
+        description=f"Product id (1-64 chars: {ID_CHARSET}); integers are accepted."
+    )
+    ts: float = Field(
+        description="When it happened: unix seconds or ISO-8601 with timezone (2000..2100)."
+    )
+    event_type: EventType = Field(default="view", description="view, cart, purchase, ...")
+
+    @field_validator("v", mode="before")
+    @classmethod
+    def _known_version(cls, value: Any) -> int:
+        if value != SCHEMA_VERSION or isinstance(value, bool):
+            raise ValueError(
+                f"unsupported schema version {value!r}; this service reads v{SCHEMA_VERSION} "
+                "(upgrade the consumer before the producers)"
+            )
+        return SCHEMA_VERSION
+
+    @field_validator("product_id", "session_id", mode="before")
+    @classmethod
+    def _int_ids_to_str(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a string or an integer, not a boolean")
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            raise ValueError("must be a string or an integer; send 1234, not 1234.0")
+        return value
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _parse_ts(cls, value: Any) -> float:
+        return parse_ts(value)
+
+    @model_validator(mode="after")
+    def _fill_event_id(self) -> ViewEvent:
+        if self.event_id is None:
+            self.event_id = derive_event_id(
+                self.session_id, self.product_id, self.ts, self.event_type
+            )
+        return self
+
+
+def parse_ts(value: Any) -> float:
+    """Unix seconds from a number, a numeric string or ISO-8601 text with a timezone.
+
+    Raises ``ValueError`` (pydantic turns it into a field error) with the fix in the message.
+    """
+    if isinstance(value, bool):
+        raise ValueError("must be unix seconds or ISO-8601 text, not a boolean")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if len(text) > 40:
+            raise ValueError("text is longer than 40 characters; send unix seconds or ISO-8601")
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                when = datetime.fromisoformat(text)
+            except ValueError:
+                raise ValueError(
+                    f"{text!r} is neither unix seconds nor ISO-8601 "
+                    "(e.g. 1700000000.5 or 2023-11-14T22:13:20Z)"
+                ) from None
+            if when.tzinfo is None:
+                raise ValueError(
+                    f"{text!r} has no timezone; append 'Z' for UTC or an offset like +02:00"
+                ) from None
+            seconds = when.timestamp()
+    else:
+        raise ValueError("must be unix seconds (number) or ISO-8601 text")
+    if not math.isfinite(seconds):
+        raise ValueError("must be a finite number of unix seconds")
+    # Microseconds: a float and the ISO text of the same instant then give the same event id.
+    seconds = round(seconds, 6)
+    if not TS_MIN <= seconds < TS_MAX:
+        hint = " (looks like milliseconds; divide by 1000)" if seconds >= TS_MAX * 10 else ""
+        raise ValueError(f"{seconds!r} is outside 2000-01-01..2100-01-01 in unix seconds{hint}")
+    return seconds
+
+
+def derive_event_id(session_id: str, product_id: str, ts: float, event_type: str) -> str:
+    """Deterministic id of an event without one: the same event always gets the same id."""
+    key = "\x1f".join((session_id, product_id, repr(float(ts)), event_type)).encode()
+    return hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"]) or "event"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = f"unknown field; fields are {', '.join(ViewEvent.model_fields)}"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        elif item["type"] == "string_pattern_mismatch":
+            message = f"may contain only {ID_CHARSET}"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def validate_event(data: Any) -> ViewEvent:
+    """A :class:`ViewEvent` from already-parsed JSON (a dict), or :class:`MalformedEventError`."""
+    try:
+        return ViewEvent.model_validate(data)
+    except ValidationError as exc:
+        raise MalformedEventError(f"malformed event: {_describe(exc)}") from None
+
+
+def decode(raw: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> ViewEvent:
+    """Parse one encoded event (UTF-8 JSON object) from Kafka or an HTTP body.
+
+    Args:
+        raw: the message value as received.
+        max_bytes: events longer than this are refused before parsing (a bound on work and
+            memory per message).
+
+    Raises:
+        MalformedEventError: empty, oversize, not UTF-8 JSON, not an object, or a field invalid;
+            the message names the field and the fix.
+    """
+    if raw is None or len(raw) == 0:
+        raise MalformedEventError("malformed event: empty message; send one JSON object")
+    if len(raw) > max_bytes:
+        raise MalformedEventError(
+            f"malformed event: {len(raw)} bytes is over the {max_bytes}-byte limit "
+            "(one event is one small JSON object)"
+        )
+    try:
+        return ViewEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":
+            raise MalformedEventError(
+                f"malformed event: not valid UTF-8 JSON ({exc.errors()[0]['msg']})"
+            ) from None
+        if exc.errors()[0]["type"] == "model_type":
+            raise MalformedEventError(
+                "malformed event: expected a JSON object like "
+                '{"session_id": "s1", "product_id": "p1", "ts": 1700000000}'
+            ) from None
+        raise MalformedEventError(f"malformed event: {_describe(exc)}") from None
+
+
+def encode(event: ViewEvent) -> bytes:
+    """The wire form of an event (with its event id, so every consumer derives nothing)."""
+    return event.model_dump_json().encode()

@@ -1,0 +1,148 @@
+"""Settings of the live service, read once from the environment (prefix ``NOWREC_``).
+
+Example: ``NOWREC_STORE_BACKEND=redis NOWREC_REDIS_URL=redis://redis:6379/0 python -m
+serving.consumer``. Every field is documented below; ``get_settings()`` caches one instance.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
+
+
+class Settings(BaseSettings):
+    """Every knob of the live service. Environment variables are ``NOWREC_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="NOWREC_", extra="ignore", frozen=True)
+
+    # -- session store ---------------------------------------------------------------------
+    store_backend: Literal["memory", "redis"] = Field(
+        default="memory",
+        description="Session store: 'memory' (in this process, the embedded default) or "
+        "'redis' (shared by every API pod and the consumer process).",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="Redis URL, redis://host:port/db."
+    )
+    redis_key_prefix: str = Field(
+        default="nowrec:session:",
+        min_length=1,
+        max_length=64,
+        description="Prefix of the session keys in Redis (one sorted set per session).",
+    )
+    redis_socket_timeout_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=30,
+        description="Redis connect and read timeout; past it the store reports unavailable "
+        "and the API degrades instead of waiting.",
+    )
+    session_ttl_s: float = Field(
+        default=1800.0,
+        gt=0,
+        le=7 * 86400,
+        description="A session is forgotten this many seconds after its last event "
+        "(30 minutes, the usual session inactivity gap).",
+    )
+    session_max_items: int = Field(
+        default=50, ge=1, le=10_000, description="Events kept per session (the newest)."
+    )
+    max_sessions: int = Field(
+        default=100_000,
+        ge=1,
+        le=100_000_000,
+        description="Memory store only: sessions kept at most; beyond it the least recently "
+        "updated is evicted (bounds memory at max_sessions * session_max_items events).",
+    )
+    max_event_bytes: int = Field(
+        default=4096, ge=256, le=1_048_576, description="Largest accepted encoded event."
+    )
+
+    # -- Kafka -----------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Comma-separated Kafka bootstrap host:port list."
+    )
+    kafka_topic: str = Field(
+        default="nowrec.events", pattern=_TOPIC_PATTERN, description="Topic of live events."
+    )
+    kafka_group_id: str = Field(
+        default="nowrec-sessions",
+        pattern=_TOPIC_PATTERN,
+        description="Consumer group; consumers in one group share the topic's partitions.",
+    )
+    kafka_dead_letter_topic: str = Field(
+        default="nowrec.events.dead-letter",
+        pattern=_TOPIC_PATTERN,
+        description="Where malformed events go, raw bytes and the error in headers.",
+    )
+    consumer_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Records per poll; one store round trip and one offset commit each.",
+    )
+    consumer_poll_timeout_ms: int = Field(
+        default=200,
+        ge=10,
+        le=5000,
+        description="Longest wait of one poll; bounds how late a shutdown request is seen.",
+    )
+    kafka_fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        le=5000,
+        description="Broker-side wait for new data in a fetch; bounds event-to-visible latency.",
+    )
+    kafka_session_timeout_ms: int = Field(
+        default=6000, ge=1000, le=300_000, description="Consumer group session timeout."
+    )
+    kafka_heartbeat_interval_ms: int = Field(
+        default=1000, ge=100, le=60_000, description="Consumer group heartbeat interval."
+    )
+    kafka_max_poll_interval_ms: int = Field(
+        default=10_000,
+        ge=1000,
+        le=3_600_000,
+        description="A consumer that does not poll this long leaves the group (its "
+        "partitions go to another member; uncommitted records are delivered again).",
+    )
+    kafka_request_timeout_ms: int = Field(
+        default=5000, ge=1000, le=300_000, description="Kafka request timeout (produce, commit)."
+    )
+    kafka_check_crcs: bool = Field(
+        default=True,
+        description="Verify each record batch's CRC-32C. Keep it on; it is cheap with the C "
+        "implementation (the 'crc32c' package) and about half the consumer's CPU without.",
+    )
+    consumer_store_retry_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="Pause before a batch is tried again while the session store is down.",
+    )
+    consumer_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Standalone consumer: address of its Prometheus /metrics endpoint "
+        "(0.0.0.0 in a container).",
+    )
+    consumer_metrics_port: int = Field(
+        default=9108,
+        ge=0,
+        le=65535,
+        description="Standalone consumer: port of its /metrics endpoint; 0 turns it off.",
+    )
+
+    def bootstrap_servers(self) -> list[str]:
+        """``kafka_bootstrap_servers`` as the list kafka-python takes."""
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()
