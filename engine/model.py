@@ -86,8 +86,8 @@ class RecommenderModel:
         counts: np.ndarray,
         covisitation: CoVisitation,
         session_knn: SessionKnn,
-        next_index: HnswIndex,
-        similar_index: HnswIndex,
+        next_index: HnswIndex | None,
+        similar_index: HnswIndex | None,
         params: ModelParams,
         version: str = "dev",
     ) -> None:
@@ -133,8 +133,13 @@ class RecommenderModel:
         metadata: dict[str, ProductMetadata] | None = None,
         params: ModelParams | None = None,
         threads: int = 0,
+        indexes: bool = True,
     ) -> RecommenderModel:
-        """Statistics and indexes from the training sessions and trained vectors."""
+        """Statistics and indexes from the training sessions and trained vectors.
+
+        ``indexes=False`` skips the HNSW graphs (a model for exact search only, e.g. the
+        validation model the batch pipeline learns the ranker with).
+        """
         params = params or ModelParams()
         if list(map(str, vectors.item_ids)) != list(map(str, corpus.item_ids)):
             raise BundleError("vectors and corpus must share one vocabulary, in the same order")
@@ -149,8 +154,12 @@ class RecommenderModel:
             counts=corpus.item_counts,
             covisitation=CoVisitation.build(corpus, params.covisitation),
             session_knn=SessionKnn.build(corpus, params.session_knn),
-            next_index=HnswIndex.build(vectors.output, "ip", params.hnsw, threads),
-            similar_index=HnswIndex.build(vectors.input, "cosine", params.hnsw, threads),
+            next_index=HnswIndex.build(vectors.output, "ip", params.hnsw, threads)
+            if indexes
+            else None,
+            similar_index=HnswIndex.build(vectors.input, "cosine", params.hnsw, threads)
+            if indexes
+            else None,
             params=params,
         )
 
@@ -295,11 +304,11 @@ class RecommenderModel:
 
     @property
     def next_index_ef(self) -> int:
-        return self.next_index.params.ef
+        return self.params.hnsw.ef
 
     @property
     def similar_index_ef(self) -> int:
-        return self.similar_index.params.ef
+        return self.params.hnsw.ef
 
     def _gather(self, trained: np.ndarray, new: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
         n = self.catalog.n_trained

@@ -88,6 +88,8 @@ class SessionRecommender:
     """
 
     def __init__(self, model: RecommenderModel, exact: bool = False) -> None:
+        if not exact and model.next_index is None:
+            raise ConfigError("this model was built without HNSW indexes: use exact=True")
         self.model = model
         self.exact = exact
         self._scratch = ScratchPool(model.catalog.max_rows, model.session_knn.n_sessions)
