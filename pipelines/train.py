@@ -218,12 +218,11 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata):
         split.train.n_sessions, len(split.targets), split.held_out_sessions,
     )  # fmt: skip
     vectors = make_trainer(config).fit(split.train)
+    # with HNSW, as served: the ranker learns on the candidates the service will see
     model = RecommenderModel.build(
-        split.train, vectors, metadata, job.params, threads=config.threads, indexes=False
+        split.train, vectors, metadata, job.params, threads=config.threads
     )
-    ranking, report = learn_ranker(
-        SessionRecommender(model, exact=True), split, job.params.ranking, k=job.k
-    )
+    ranking, report = learn_ranker(SessionRecommender(model), split, job.params.ranking, k=job.k)
     log.info(report.line())
     return job.params.replace(ranking=ranking), report
 
