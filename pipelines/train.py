@@ -138,7 +138,7 @@ def train(job: TrainJob) -> TrainResult:
     stats = dict(getattr(trainer, "stats", {}) or {})
     log.info("training done: %s", _one_line(stats))
 
-    metadata = _item_metadata(items)
+    metadata = item_metadata(items)
     params, ranker_report = job.params, None
     if job.learn_ranker:
         params, ranker_report = _learn_ranker(job, c, corpus, metadata)
@@ -227,7 +227,7 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata):
     return job.params.replace(ranking=ranking), report
 
 
-def _item_metadata(items) -> dict[str, ProductMetadata]:
+def item_metadata(items) -> dict[str, ProductMetadata]:
     """The bundle item table (vocabulary order) as metadata per item id."""
     t = items.to_pydict()
     return {
