@@ -243,8 +243,9 @@ class Bundle:
     def array(self, name: str, mmap: bool = True) -> np.ndarray:
         """A ``.npy`` array, memory-mapped read-only by default (never unpickled)."""
         arr = np.load(self.file(f"{name}.npy"), mmap_mode="r" if mmap else None, allow_pickle=False)
-        if not mmap:
-            arr.flags.writeable = False
+        # a plain ndarray view of the map: np.memmap's subclass hooks cost on every indexing
+        arr = np.asarray(arr)
+        arr.flags.writeable = False
         return arr
 
     def table(self, name: str) -> pa.Table:

@@ -30,13 +30,15 @@ class HnswParams:
         M: graph degree; higher gives better recall and more memory (16 is a good default).
         ef_construction: build-time beam width; higher builds slower and better.
         ef: query-time beam width; must be >= k. Not saved by hnswlib, so it is stored in the
-            bundle and re-applied on every load.
+            bundle and re-applied on every load. Inner-product search on output vectors with
+            session vectors (built from input vectors) as queries needs a wide beam: on
+            Diginetica recall@20 was 0.94 at ef 200, 0.97 at 300, 0.98 at 400.
         seed: random seed of the level assignment.
     """
 
     M: int = 16
     ef_construction: int = 200
-    ef: int = 200
+    ef: int = 400
     seed: int = 100
 
     def __post_init__(self) -> None:

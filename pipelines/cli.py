@@ -482,7 +482,7 @@ def train_job_from_args(args: argparse.Namespace):
         k=args.k,
         version=args.version,
         params=ModelParams().replace(
-            hnsw=HnswParams(M=args.hnsw_m, ef=args.hnsw_ef, ef_construction=max(200, args.hnsw_ef))
+            hnsw=HnswParams(M=args.hnsw_m, ef=args.hnsw_ef)
         ),
         learn_ranker=args.ranker == "learned",
         validation_share=args.validation_share,
