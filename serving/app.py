@@ -5,10 +5,12 @@ verified and memory-mapped; the session store; the reload watcher and, when aske
 Kafka consumer) before the first request and closes them at shutdown. Routers live in
 :mod:`serving.api`, one per resource.
 
-Concurrency: the recommendation routes are plain ``def`` routes, so they run in AnyIO's
-worker threads, bounded by ``worker_threads`` (each thread keeps engine scratch buffers of
-catalogue size). The engine holds the GIL most of the time, so more threads than cores only
-help while requests wait on Redis; benchmarks/serve_load.py measures it.
+Concurrency: the read routes (recommendations, similar products) are ``async`` and call the
+engine on the event loop: the engine is CPU-bound and holds the GIL most of the time, so worker
+threads would not run it in parallel, only add a thread hop and GIL hand-offs (measured by
+benchmarks/serve_load.py). Their only blocking I/O, a Redis session read, goes to a worker
+thread. The write and admin routes are plain ``def`` routes in AnyIO's worker threads, bounded
+by ``worker_threads``. Scale out with processes (pods), one core each.
 """
 
 from __future__ import annotations

@@ -190,8 +190,8 @@ class Settings(BaseSettings):
         default=4,
         ge=1,
         le=256,
-        description="Threads serving requests at once (each keeps scratch buffers of "
-        "catalogue size); more only help while requests wait on Redis.",
+        description="Worker threads of the blocking calls: Redis session reads, event and "
+        "product writes, admin calls (recommendations themselves run on the event loop).",
     )
     max_body_bytes: int = Field(
         default=262_144,

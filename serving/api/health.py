@@ -89,6 +89,6 @@ ceiling_router = APIRouter(include_in_schema=False)
 
 
 @ceiling_router.get("/_bench/ceiling", response_model=RecommendationsOut)
-def ceiling() -> RecommendationsOut:
+async def ceiling() -> RecommendationsOut:
     """A constant answer through the same stack as /v1/recommendations (benchmarks only)."""
     return _CEILING

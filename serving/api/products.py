@@ -62,7 +62,7 @@ def _product_out(product_id: str, served: ServedModel) -> ProductOut | None:
     responses=error_responses(404, 422),
     summary="Products most similar to this one (item to item)",
 )
-def similar(
+async def similar(
     served: ServedDep,
     state: StateDep,
     product_id: ProductPath,
