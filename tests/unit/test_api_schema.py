@@ -11,6 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from prometheus_client import CollectorRegistry
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from serving.app import create_app
 from tests.api_support import AUTH, api_settings, write_bundle
@@ -42,6 +43,10 @@ def test_the_list_covers_every_operation(api_schema):
     assert found == set(OPERATIONS)
 
 
+#: A "negative" value of a repeated query parameter (``category=x`` where the schema says
+#: array) is indistinguishable on the wire from a valid one-element array, so schemathesis'
+#: negative_data_rejection check gives false alarms there; every other check still runs.
+REPEATED_QUERY = {("GET", "/v1/recommendations")}
 #: Operations without any input have no negative examples to generate.
 NO_INPUT = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 CASES = [
@@ -55,6 +60,7 @@ CASES = [
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
 def test_no_input_gives_a_server_error(api_schema, method, path, mode):
     operation = api_schema[path][method]
+    excluded = [negative_data_rejection] if (method, path) in REPEATED_QUERY else []
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
@@ -65,6 +71,6 @@ def test_no_input_gives_a_server_error(api_schema, method, path, mode):
         suppress_health_check=list(HealthCheck),
     )
     def check(case):
-        case.call_and_validate(headers=AUTH)
+        case.call_and_validate(headers=AUTH, excluded_checks=excluded)
 
     check()
