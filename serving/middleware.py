@@ -39,8 +39,9 @@ class RequestMetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            # The router stores the matched route in the scope; its path is the template.
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            # The router stores the matched route in the scope; its path_format is the template
+            # as OpenAPI shows it ("{product_id}", without the ":path" converter).
+            route = getattr(scope.get("route"), "path_format", None) or "unmatched"
             method = scope["method"]
             m = self.metrics
             m.request_seconds.labels(method, route).observe(time.perf_counter() - started)

@@ -19,8 +19,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from engine.bundle import MANIFEST, Bundle, resolve_bundle_dir
@@ -245,20 +247,33 @@ class ModelManager:
             model.add_product(item_id, meta)
 
     # ------------------------------------------------------------------ writing
-    def upsert(self, product_id: str, meta: ProductMetadata) -> tuple[bool, ServedModel]:
+    def upsert(
+        self, product_id: str, changes: Mapping[str, Any]
+    ) -> tuple[bool, ServedModel, ProductMetadata]:
         """Add or update a product in the served model (and in every later one).
 
-        Returns ``(created, served)``: whether the product was new to the served model.
+        Args:
+            product_id: the product.
+            changes: ProductMetadata fields to set; the others keep what the model knew
+                (nothing, for a new product).
+
+        Returns:
+            ``(created, served, metadata)``: whether the product was new to the served model,
+            the model it was applied to, and its metadata now.
 
         Raises:
             ConfigError: the catalogue is full (too many products added since training).
         """
         with self._swap_lock:
             served = self.current
+            state = served.model.catalog.state
+            row = state.row_of(product_id)
+            known = state.metadata_of(row) if row is not None else None
+            meta = replace(known or ProductMetadata(), **changes)
             _row, created = served.model.add_product(product_id, meta)
             self._upserts[product_id] = meta
         self.metrics.product_upserts.labels(str(created).lower()).inc()
-        return created, served
+        return created, served, meta
 
 
 class ReloadWatcher:

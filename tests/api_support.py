@@ -38,8 +38,8 @@ def synthetic_id(c: int, i: int) -> str:
 
 
 def readme_id(c: int, i: int) -> str:
-    """Ids of the demo shop: 102440.. are sofas, 103700.. are toys (102474, 103704 exist)."""
-    return str((102440, 103700)[c] + i)
+    """Ids of the demo shop: 102460..102499 are sofas, 103690..103729 toys (as in the demo)."""
+    return str((102460, 103690)[c] + i)
 
 
 def _parse(item: str) -> tuple[int, int]:

@@ -105,15 +105,10 @@ async def product(served: ServedDep, product_id: ProductPath) -> ProductOut:
 def upsert_product(
     state: StateDep, product_id: ProductPath, body: ProductIn, response: Response
 ) -> ProductUpsertOut:
-    meta = ProductMetadata(
-        category=body.category,
-        brand=body.brand,
-        price=body.price,
-        title=body.title,
-        available=body.available,
-    )
     try:
-        created, served = state.models.upsert(product_id, meta)
+        created, served, _meta = state.models.upsert(
+            product_id, body.model_dump(exclude_unset=True)
+        )
     except ConfigError as exc:  # the catalogue is full until the next training run
         raise HTTPException(409, str(exc)) from None
     if created:

@@ -60,7 +60,8 @@ class SimilarOut(BaseModel):
 
 
 class ProductIn(BaseModel):
-    """Metadata of a product; every field optional. A PUT replaces what was known."""
+    """Metadata of a product; every field optional. Fields left out keep what the model knew
+    (so ``{"available": false}`` only marks a product sold out); ``null`` clears one."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -161,9 +161,11 @@ def test_new_product_is_recommended_and_similar_at_once(client):
     assert "new-toy" in [i["product_id"] for i in toys["items"]]
     sofas = client.get("/v1/products/c0_i5/similar", params={"k": 40}).json()
     assert "new-toy" not in [i["product_id"] for i in sofas["items"]]
-    # a second PUT updates it
-    again = client.put("/v1/products/new-toy", json={"category": "toys"}, headers=AUTH)
+    # a second PUT updates it: fields sent change, null clears, the others stay
+    again = client.put("/v1/products/new-toy", json={"price": 41.5, "brand": None}, headers=AUTH)
     assert again.status_code == 200 and again.json()["created"] is False
+    body = again.json()
+    assert (body["price"], body["brand"], body["title"]) == (41.5, None, "toys item 5")
 
 
 def test_unavailable_product_disappears_at_once(client):
@@ -171,7 +173,8 @@ def test_unavailable_product_disappears_at_once(client):
     gone = before["items"][0]["product_id"]
     r = client.put(f"/v1/products/{gone}", json={"available": False}, headers=AUTH)
     assert r.status_code == 200 and r.json()["available"] is False
-    assert r.json()["category"] == "toys"  # the trained category stays
+    assert r.json()["category"] == "toys"  # what was not sent stays
+    assert r.json()["brand"].startswith("brand") and r.json()["title"].startswith("toys item")
     after = client.get("/v1/recommendations", params={"product_id": "c1_i8", "k": 100}).json()
     assert gone not in [i["product_id"] for i in after["items"]]
     similar = client.get("/v1/products/c1_i8/similar", params={"k": 100}).json()
@@ -347,6 +350,8 @@ def test_health_readiness_and_metrics(client):
     assert metric_value(text, f'nowrec_http_request_duration_seconds_count{{method="GET",{route}}}')
     assert metric_value(text, 'nowrec_recommendations_total{degraded="false",strategy="item"}')
     assert metric_value(text, 'nowrec_recommendations_total{degraded="false",strategy="similar"}')
+    similar = 'method="GET",route="/v1/products/{product_id}/similar",status="200"'
+    assert metric_value(text, f"nowrec_http_requests_total{{{similar}}}") == 1
     assert metric_value(text, 'nowrec_model_reloads_total{result="loaded"}') == 1
     assert "nowrec_events_dead_lettered_total" in text and "nowrec_consumer_lag" in text
 
