@@ -18,16 +18,17 @@ from engine.bundle import Bundle, BundleWriter
 from engine.catalog import Catalog, CatalogState, ColdVectors, ProductMetadata
 from engine.coldstart import ColdStart, ColdStartParams
 from engine.corpus import NO_CATEGORY, SessionCorpus
-from engine.covisitation import CoVisitation, CoVisitationParams
+from engine.covisitation import CoVisitation, CoVisitationParams, SparseRows
 from engine.errors import BundleError
 from engine.index import ExactIndex, HnswIndex, HnswParams
-from engine.popularity import popularity_scores, top_by_category
-from engine.ranking import RankingWeights
+from engine.popularity import popularity_scores, recent_counts, top_by_category
+from engine.ranking import RankerParams
 from engine.session import SessionWeights, WeighedSession
 from engine.session_knn import SessionKnn, SessionKnnParams
 from engine.vectors import ItemVectors
 
 MODEL_FILE = "model"  # model.json: parameters and index metadata
+SPARSE_PARTS = ("indptr", "indices", "weights")
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class ModelParams:
     covisitation: CoVisitationParams = field(default_factory=CoVisitationParams)
     session_knn: SessionKnnParams = field(default_factory=SessionKnnParams)
     hnsw: HnswParams = field(default_factory=HnswParams)
-    ranking: RankingWeights = field(default_factory=RankingWeights)
+    ranking: RankerParams = field(default_factory=RankerParams)
     session: SessionWeights = field(default_factory=SessionWeights)
     cold_start: ColdStartParams = field(default_factory=ColdStartParams)
 
@@ -50,7 +51,7 @@ class ModelParams:
             "covisitation": CoVisitationParams,
             "session_knn": SessionKnnParams,
             "hnsw": HnswParams,
-            "ranking": RankingWeights,
+            "ranking": RankerParams,
             "session": SessionWeights,
             "cold_start": ColdStartParams,
         }
@@ -85,8 +86,8 @@ class RecommenderModel:
         counts: np.ndarray,
         covisitation: CoVisitation,
         session_knn: SessionKnn,
-        next_index: HnswIndex,
-        similar_index: HnswIndex,
+        next_index: HnswIndex | None,
+        similar_index: HnswIndex | None,
         params: ModelParams,
         version: str = "dev",
     ) -> None:
@@ -100,10 +101,15 @@ class RecommenderModel:
         self.params = params
         self.version = version
         self.popularity = popularity_scores(self.counts)
+        self.log_popularity = np.log1p(self.counts).astype(np.float32)
+        recent = recent_counts(session_knn.indptr, session_knn.indices, catalog.n_trained,
+                               params.ranking.recent_share)  # fmt: skip
+        self.log_recent_popularity = np.log1p(recent).astype(np.float32)
         state = catalog.state
         self.popular, self.popular_by_category = top_by_category(
             self.popularity, state.categories[: catalog.n_trained]
         )
+        self.popular_rows = self.popular.astype(np.int32)
         n = catalog.n_trained
         meta = [state.metadata_of(r) or ProductMetadata() for r in range(n)]
         self.cold_start = ColdStart(
@@ -127,8 +133,13 @@ class RecommenderModel:
         metadata: dict[str, ProductMetadata] | None = None,
         params: ModelParams | None = None,
         threads: int = 0,
+        indexes: bool = True,
     ) -> RecommenderModel:
-        """Statistics and indexes from the training sessions and trained vectors."""
+        """Statistics and indexes from the training sessions and trained vectors.
+
+        ``indexes=False`` skips the HNSW graphs (a model for exact search only, e.g. the
+        validation model the batch pipeline learns the ranker with).
+        """
         params = params or ModelParams()
         if list(map(str, vectors.item_ids)) != list(map(str, corpus.item_ids)):
             raise BundleError("vectors and corpus must share one vocabulary, in the same order")
@@ -143,8 +154,12 @@ class RecommenderModel:
             counts=corpus.item_counts,
             covisitation=CoVisitation.build(corpus, params.covisitation),
             session_knn=SessionKnn.build(corpus, params.session_knn),
-            next_index=HnswIndex.build(vectors.output, "ip", params.hnsw, threads),
-            similar_index=HnswIndex.build(vectors.input, "cosine", params.hnsw, threads),
+            next_index=HnswIndex.build(vectors.output, "ip", params.hnsw, threads)
+            if indexes
+            else None,
+            similar_index=HnswIndex.build(vectors.input, "cosine", params.hnsw, threads)
+            if indexes
+            else None,
             params=params,
         )
 
@@ -163,10 +178,11 @@ class RecommenderModel:
         w.add_array("knn_inv_ptr", kn.inv_ptr)
         w.add_array("knn_inv_sessions", kn.inv_sessions)
         w.add_array("knn_inv_positions", kn.inv_positions)
-        cv = self.covisitation
-        w.add_array("covisitation_indptr", cv.indptr)
-        w.add_array("covisitation_indices", cv.indices)
-        w.add_array("covisitation_weights", cv.weights)
+        for name in ("related", "successors"):
+            part = getattr(self.covisitation, name)
+            w.add_array(f"{name}_indptr", part.indptr)
+            w.add_array(f"{name}_indices", part.indices)
+            w.add_array(f"{name}_weights", part.weights)
         self._write_new_products(w)
         w.add_json(
             MODEL_FILE,
@@ -243,9 +259,7 @@ class RecommenderModel:
             )
         }  # fmt: skip
         n_cold = bundle.table("cold_items").num_rows if bundle.has("cold_items.parquet") else 0
-        catalog = Catalog(
-            ids, items["category_id"], metadata, capacity=new_items_capacity + n_cold
-        )
+        catalog = Catalog(ids, items["category_id"], metadata, capacity=new_items_capacity + n_cold)
         vectors = ItemVectors(
             np.array(ids, dtype=object),
             bundle.array("vectors_input"),
@@ -256,9 +270,10 @@ class RecommenderModel:
             vectors=vectors,
             counts=np.asarray(items["count"], dtype=np.int64),
             covisitation=CoVisitation(
-                bundle.array("covisitation_indptr"),
-                bundle.array("covisitation_indices"),
-                bundle.array("covisitation_weights"),
+                *(
+                    SparseRows(*(bundle.array(f"{name}_{part}") for part in SPARSE_PARTS))
+                    for name in ("related", "successors")
+                ),
                 params.covisitation,
             ),
             session_knn=SessionKnn(
@@ -289,11 +304,11 @@ class RecommenderModel:
 
     @property
     def next_index_ef(self) -> int:
-        return self.next_index.params.ef
+        return self.params.hnsw.ef
 
     @property
     def similar_index_ef(self) -> int:
-        return self.similar_index.params.ef
+        return self.params.hnsw.ef
 
     def _gather(self, trained: np.ndarray, new: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
         n = self.catalog.n_trained
@@ -320,12 +335,25 @@ class RecommenderModel:
         w = ws.recency / max(float(ws.recency.sum()), 1e-12)
         return w @ self.input_vectors(ws.rows, state)
 
-    def popularity_of(self, rows: np.ndarray) -> np.ndarray:
+    def _per_trained(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``values[rows]``, 0 for products added after training."""
         rows = np.asarray(rows, dtype=np.int64)
+        n = self.catalog.n_trained
+        if len(rows) == 0 or rows.max() < n:
+            return values[rows]
         out = np.zeros(len(rows), np.float32)
-        old = rows < self.catalog.n_trained
-        out[old] = self.popularity[rows[old]]
+        old = rows < n
+        out[old] = values[rows[old]]
         return out
+
+    def popularity_of(self, rows: np.ndarray) -> np.ndarray:
+        return self._per_trained(self.popularity, rows)
+
+    def log_popularity_of(self, rows: np.ndarray) -> np.ndarray:
+        return self._per_trained(self.log_popularity, rows)
+
+    def log_recent_popularity_of(self, rows: np.ndarray) -> np.ndarray:
+        return self._per_trained(self.log_recent_popularity, rows)
 
     def add_product(self, item_id: str, meta: ProductMetadata) -> tuple[int, bool]:
         """Add or update a product; a new one gets a cold-start vector at once."""

@@ -24,3 +24,12 @@ def top_by_category(
         int(c): order[cats == c][:per_category] for c in np.unique(categories) if c != NO_CATEGORY
     }
     return order[:per_category], by_category
+
+
+def recent_counts(
+    indptr: np.ndarray, indices: np.ndarray, n_items: int, share: float
+) -> np.ndarray:
+    """Views of each item in the newest ``share`` of the sessions (stored in time order)."""
+    n_sessions = len(indptr) - 1
+    first = int(n_sessions * (1 - share))
+    return np.bincount(indices[indptr[first] :], minlength=n_items)

@@ -1,63 +1,126 @@
-"""The ranking stage: blend per-candidate signals into one score.
+"""The ranking stage: a linear model over per-candidate features.
 
-Candidates come from several generators (co-visitation, session neighbourhood, HNSW on the
-session vector, the session's own items); each candidate gets one value per signal, each
-signal is scaled to ``[0, 1]`` over the candidates of the request (divide by the maximum; the
-embedding score, which can be negative, is min-max scaled), and the score is the weighted sum.
-The weights are tuned on a validation split carved from the training sessions and stored in
-the bundle.
+Candidates come from several generators (co-visitation, the session neighbourhood, HNSW on the
+session vector, the session's own items, popular items as a last resort). Each candidate gets
+the features below, all cheap to compute at request time; the score is their weighted sum.
+The weights are learned in the batch pipeline (listwise softmax regression on a validation
+split carved from the training sessions, see pipelines/ranker.py) and stored in the bundle.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine.errors import ConfigError
 
-SIGNALS = ("covisitation", "session_knn", "embedding", "repeat", "popularity")
-COVISITATION, SESSION_KNN, EMBEDDING, REPEAT, POPULARITY = range(len(SIGNALS))
+FEATURES = (
+    "related",  # co-visitation score / its maximum over the candidates
+    "neighbours",  # session-kNN score / its maximum over the candidates
+    "repeat",  # sum over the candidate's occurrences in the session of repeat_decay**age
+    "embedding",  # session vector . output vector
+    "log_popularity",  # log1p(views in training)
+    "log_recent_popularity",  # log1p(views in the newest sessions of training)
+    "is_last",  # the candidate is the newest session item
+    "same_category_as_last",
+    "category_share",  # share of session items in the candidate's category
+    "log_related",  # log(related + 1e-3)
+    "log_neighbours",  # log(neighbours + 1e-3)
+    "successor",  # share of views of the newest item directly followed by the candidate
+    "log_successor",  # log(successor + 1e-3)
+    "in_session",
+    "log_related_raw",  # log(raw co-visitation score + 1e-4)
+    "log_neighbours_raw",  # log(raw session-kNN score + 1e-2)
+)
+
+# A hand-set blend (not learned) for bundles built without a learned ranker, e.g. when the
+# training data is too small to carve a validation split from: the three evidence signals
+# scaled to [0, 1], a small say for the embedding and for popularity.
+DEFAULT_WEIGHTS = {
+    "related": 1.0,
+    "neighbours": 1.0,
+    "repeat": 0.5,
+    "embedding": 0.05,
+    "log_popularity": 0.01,
+}
 
 
 @dataclass(frozen=True)
-class RankingWeights:
-    """Weight of each signal in the blend (0 switches a signal off, and its generator)."""
+class RankerParams:
+    """Candidate generation sizes and the ranker's weights.
 
-    covisitation: float = 1.0
-    session_knn: float = 1.0
-    embedding: float = 0.1
-    repeat: float = 0.3
-    popularity: float = 0.01
-    embedding_candidates: int = 100
+    Args:
+        related_candidates: strongest co-visitation candidates kept.
+        neighbour_candidates: strongest session-kNN candidates kept.
+        embedding_candidates: nearest items to the session vector (HNSW) kept.
+        min_candidates: popular items fill the candidate list up to this many plus the
+            session length.
+        repeat_decay: per-step decay of the ``repeat`` feature.
+        recent_share: share of the newest training sessions behind ``log_recent_popularity``.
+        weights: weight of each feature (raw scale; missing features weigh 0).
+    """
+
+    related_candidates: int = 100
+    neighbour_candidates: int = 100
+    embedding_candidates: int = 50
+    min_candidates: int = 20
+    repeat_decay: float = 0.8
+    recent_share: float = 0.05
+    weights: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
-        if any(w < 0 for w in self.as_array()):
-            raise ConfigError(f"ranking weights must be >= 0: {self}")
-        if self.embedding_candidates < 0:
-            raise ConfigError("embedding_candidates must be >= 0")
+        sizes = (self.related_candidates, self.neighbour_candidates, self.embedding_candidates)
+        if min(sizes) < 0 or self.min_candidates < 0:
+            raise ConfigError("candidate counts must be >= 0")
+        if not 0 < self.repeat_decay <= 1 or not 0 < self.recent_share <= 1:
+            raise ConfigError("repeat_decay and recent_share must be in (0, 1]")
+        unknown = set(self.weights or {}) - set(FEATURES)
+        if unknown:
+            raise ConfigError(f"unknown ranking features {sorted(unknown)}; known: {FEATURES}")
 
-    def as_array(self) -> np.ndarray:
-        return np.array([getattr(self, s) for s in SIGNALS], dtype=np.float32)
+    @property
+    def weight_vector(self) -> np.ndarray:
+        w = self.weights if self.weights is not None else DEFAULT_WEIGHTS
+        return np.array([w.get(f, 0.0) for f in FEATURES], dtype=np.float32)
+
+    def with_weights(self, weights: dict[str, float]) -> RankerParams:
+        return RankerParams(**{**self.to_dict(), "weights": dict(weights)})
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "related_candidates": self.related_candidates,
+            "neighbour_candidates": self.neighbour_candidates,
+            "embedding_candidates": self.embedding_candidates,
+            "min_candidates": self.min_candidates,
+            "repeat_decay": self.repeat_decay,
+            "recent_share": self.recent_share,
+            "weights": None if self.weights is None else dict(self.weights),
+        }
 
 
-def scale_signals(features: np.ndarray) -> np.ndarray:
-    """Scale each signal (row of ``features``, shape ``(n_signals, n_candidates)``) to [0, 1]."""
-    out = np.zeros_like(features, dtype=np.float32)
-    if features.shape[1] == 0:
-        return out
-    emb = features[EMBEDDING]
-    lo = emb.min()
-    shifted = features.copy()
-    shifted[EMBEDDING] = emb - lo
-    top = shifted.max(axis=1, keepdims=True)
-    np.divide(shifted, top, out=out, where=top > 0)
-    return out
+def _scaled(x: np.ndarray) -> np.ndarray:
+    top = float(x.max()) if len(x) else 0.0
+    return x / top if top > 0 else x
 
 
-def blend(features: np.ndarray, weights: RankingWeights) -> np.ndarray:
-    """One score per candidate: the weighted sum of the scaled signals."""
-    return weights.as_array() @ scale_signals(features)
+def feature_matrix(
+    related: np.ndarray,
+    neighbours: np.ndarray,
+    repeat: np.ndarray,
+    embedding: np.ndarray,
+    log_popularity: np.ndarray,
+    log_recent_popularity: np.ndarray,
+    is_last: np.ndarray,
+    same_category_as_last: np.ndarray,
+    category_share: np.ndarray,
+    successor: np.ndarray,
+) -> np.ndarray:
+    """The ``(n_candidates, len(FEATURES))`` matrix from the raw per-candidate signals."""
+    rel, nb = _scaled(related), _scaled(neighbours)
+    cols = (
+        rel, nb, repeat, embedding, log_popularity, log_recent_popularity, is_last,
+        same_category_as_last, category_share, np.log(rel + 1e-3), np.log(nb + 1e-3), successor,
+        np.log(successor + 1e-3), (repeat > 0), np.log(related + 1e-4), np.log(neighbours + 1e-2),
+    )  # fmt: skip
+    return np.stack(cols, axis=1).astype(np.float32)

@@ -25,10 +25,21 @@ import numpy as np
 
 from engine.errors import ConfigError
 from engine.model import RecommenderModel
-from engine.ranking import COVISITATION, EMBEDDING, POPULARITY, REPEAT, SESSION_KNN, blend
+from engine.ranking import feature_matrix
 from engine.session import SessionEvent, WeighedSession, as_events, weigh_session
 from engine.session_knn import session_knn_scores
-from engine.signals import ScratchPool, add_items, add_rows, row_contributions
+from engine.signals import (
+    NEIGHBOURS,
+    RELATED,
+    REPEATS,
+    SUCCESSORS,
+    ScratchPool,
+    add_candidates,
+    add_items,
+    add_rows,
+    row_contributions,
+    take_top,
+)
 
 MAX_K = 100
 
@@ -77,11 +88,11 @@ class SessionRecommender:
     """
 
     def __init__(self, model: RecommenderModel, exact: bool = False) -> None:
+        if not exact and model.next_index is None:
+            raise ConfigError("this model was built without HNSW indexes: use exact=True")
         self.model = model
         self.exact = exact
-        self._scratch = ScratchPool(
-            model.catalog.max_rows, n_signals=5, n_sessions=model.session_knn.n_sessions
-        )
+        self._scratch = ScratchPool(model.catalog.max_rows, model.session_knn.n_sessions)
 
     # ------------------------------------------------------------------ public API
     def recommend(
@@ -117,11 +128,11 @@ class SessionRecommender:
             strategy = "item" if only_current else "session"
         else:
             strategy = "cold_start"
-        cand, features = self._candidates(ws, trained, state)
+        cand, features = self.candidates(ws, rows, kinds, trained, state)
         seen = ws.rows if filters.exclude_seen else np.empty(0, np.int64)
         keep = self._filter_mask(cand, filters, state, current_row, seen)
-        cand, features = cand[keep], features[:, keep]
-        scores = blend(features, m.params.ranking)
+        cand = cand[keep]
+        scores = features[keep] @ m.params.ranking.weight_vector
         top = self._top(cand, scores, k)
         rec_rows, rec_scores = cand[top], scores[top]
         rec_rows, rec_scores = self._pad(rec_rows, rec_scores, k, filters, state, current_row, seen)
@@ -147,42 +158,101 @@ class SessionRecommender:
         return Recommendation(ids, sims[top], [str(item_id)] * len(ids), "similar")
 
     # ------------------------------------------------------------------ stages
-    def _candidates(self, ws: WeighedSession, trained: np.ndarray, state):
+    def candidates(
+        self,
+        ws: WeighedSession,
+        rows: Sequence[int],
+        kinds: Sequence[str],
+        trained: np.ndarray,
+        state,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate rows and their feature matrix (``engine.ranking.FEATURES`` columns).
+
+        ``rows``/``kinds``: the session's known rows and event types, oldest first; ``ws``: the
+        same, weighed; ``trained``: which of ``ws.rows`` are trained items. Public so that the
+        batch pipeline can learn the ranker on exactly the features the service computes.
+        """
         m = self.model
-        w = m.params.ranking
-        scratch = self._scratch.get()
-        buf, mark, touched = scratch.signals, scratch.mark, scratch.touched
-        n = 0
+        rp = m.params.ranking
+        sc = self._scratch.get()
+        buf, touched = sc.signals, sc.touched
+        n = [0, 0, 0, 0]
         t_rows, t_recency, t_decayed = self._warm_rows(ws, trained, state)
-        if w.covisitation > 0 and len(t_rows):
-            cv = m.covisitation
-            n = add_rows(
-                cv.indptr, cv.indices, cv.weights, t_rows, t_recency,
-                buf[COVISITATION], mark, touched, n,
+        cv = m.covisitation
+        if len(t_rows):
+            rel = cv.related
+            n[RELATED] = add_rows(
+                rel.indptr, rel.indices, rel.weights, t_rows, t_recency, buf[RELATED],
+                touched[RELATED], 0,
             )  # fmt: skip
-        if w.session_knn > 0 and len(t_rows):
             kn = m.session_knn
             p = kn.params
-            n = session_knn_scores(
-                t_rows, t_decayed, kn.indptr, kn.indices,
-                kn.inv_ptr, kn.inv_sessions, kn.inv_positions, p.sample, p.k,
-                p.distance_decay, p.backward_weight, p.length_norm,
-                scratch.session_sim, scratch.session_shared, scratch.session_touched,
-                buf[SESSION_KNN], mark, touched, n,
+            n[NEIGHBOURS] = session_knn_scores(
+                t_rows, t_decayed, kn.indptr, kn.indices, kn.inv_ptr, kn.inv_sessions,
+                kn.inv_positions, p.sample, p.k, p.distance_decay, p.backward_weight,
+                p.length_norm, p.idf_power, p.recency_sessions, sc.session_sim,
+                sc.session_shared, sc.session_touched, buf[NEIGHBOURS], touched[NEIGHBOURS], 0,
             )  # fmt: skip
-        n = add_items(ws.rows, ws.recency, buf[REPEAT], mark, touched, n)
+            newest, share = self._newest_warm(ws, state)
+            su = cv.successors
+            n[SUCCESSORS] = add_rows(
+                su.indptr, su.indices, su.weights, newest, share, buf[SUCCESSORS],
+                touched[SUCCESSORS], 0,
+            )  # fmt: skip
+        occurrences = np.asarray(rows, dtype=np.int64)
+        ages = np.arange(len(occurrences) - 1, -1, -1)
+        n[REPEATS] = add_items(
+            occurrences, (rp.repeat_decay**ages).astype(np.float32), buf[REPEATS],
+            touched[REPEATS], 0,
+        )  # fmt: skip
+        # candidate list: the session's items, the strongest of each generator, then popular
+        mark, cand = sc.mark, sc.cand
+        nc = add_candidates(ws.rows.astype(np.int32), mark, cand, 0, len(mark))
+        nc = take_top(
+            buf[RELATED], touched[RELATED], n[RELATED], rp.related_candidates, mark, cand, nc
+        )
+        nc = take_top(
+            buf[NEIGHBOURS], touched[NEIGHBOURS], n[NEIGHBOURS], rp.neighbour_candidates, mark,
+            cand, nc,
+        )  # fmt: skip
         session_vec = m.session_vector(ws, state)
-        if w.embedding_candidates > 0:
-            fetch = min(w.embedding_candidates, m.next_index_ef)
-            rows, _ = self._search(m.next_index, m.next_exact, session_vec, fetch, state, "ip")
-            zeros = np.zeros(len(rows), np.float32)
-            n = add_items(rows, zeros, buf[EMBEDDING], mark, touched, n)
-        cand = touched[:n].copy()
-        features = buf[:, cand].copy()
-        scratch.reset(cand)
-        features[EMBEDDING] = m.output_vectors(cand, state) @ session_vec
-        features[POPULARITY] = m.popularity_of(cand)
-        return cand, features
+        if rp.embedding_candidates > 0:
+            fetch = min(rp.embedding_candidates, m.next_index_ef)
+            found, _ = self._search(m.next_index, m.next_exact, session_vec, fetch, state, "ip")
+            nc = add_candidates(found.astype(np.int32), mark, cand, nc, len(mark))
+        nc = add_candidates(m.popular_rows, mark, cand, nc, rp.min_candidates + len(ws))
+        c = cand[:nc].astype(np.int64)
+        cats = state.categories[c]
+        session_cats = state.categories[ws.rows]
+        last_cat = session_cats[0]
+        valid = session_cats >= 0
+        share = (
+            (cats[:, None] == session_cats[None, valid]).sum(axis=1) / max(int(valid.sum()), 1)
+            if valid.any()
+            else np.zeros(nc)
+        )
+        features = feature_matrix(
+            related=buf[RELATED, c],
+            neighbours=buf[NEIGHBOURS, c],
+            repeat=buf[REPEATS, c],
+            embedding=m.output_vectors(c, state) @ session_vec,
+            log_popularity=m.log_popularity_of(c),
+            log_recent_popularity=m.log_recent_popularity_of(c),
+            is_last=(c == ws.rows[0]),
+            same_category_as_last=(cats == last_cat) & (last_cat >= 0),
+            category_share=share,
+            successor=buf[SUCCESSORS, c],
+        )
+        sc.clear(n, c)
+        return c, features
+
+    def _newest_warm(self, ws: WeighedSession, state) -> tuple[np.ndarray, np.ndarray]:
+        """The newest session row, or the warm products a new (cold) product stands for."""
+        newest = int(ws.rows[0])
+        if newest < self.model.catalog.n_trained:
+            return ws.rows[:1], np.ones(1, np.float32)
+        warm, share = state.cold_neighbours[newest]
+        return np.asarray(warm, np.int64), np.asarray(share, np.float32)
 
     def _warm_rows(self, ws: WeighedSession, trained: np.ndarray, state):
         """Trained session rows with their weights; a product added since training stands in
@@ -289,10 +359,10 @@ class SessionRecommender:
         pos = scratch.targets_pos
         pos[rec_rows] = np.arange(1, len(rec_rows) + 1, dtype=np.int32)
         trained = ws.rows < m.catalog.n_trained
-        cv = m.covisitation
+        rel = m.covisitation.related
         cov = np.zeros((len(rec_rows), len(ws)), np.float32)
         cov[:, trained] = row_contributions(
-            cv.indptr, cv.indices, cv.weights, ws.rows[trained], ws.recency[trained],
+            rel.indptr, rel.indices, rel.weights, ws.rows[trained], ws.recency[trained],
             pos, len(rec_rows),
         )  # fmt: skip
         pos[rec_rows] = 0

@@ -30,20 +30,29 @@ class SessionKnnParams:
         ``exp(-|d| / distance_decay)`` (STAN's lambda_3).
     backward_weight: extra factor for items *before* the shared item in the neighbour session.
     length_norm: similarity is divided by ``len(neighbour) ** length_norm``.
+    idf_power: a shared item counts ``log(n_sessions / sessions_with_item) ** idf_power``
+        (rare items say more about a visitor than best-sellers).
+    recency_sessions: a neighbour ``m`` sessions older than the newest counts
+        ``exp(-m / recency_sessions)`` (sessions are stored in time order); 0 switches it off.
+    The defaults were tuned on a validation split of Diginetica's training sessions.
     """
 
-    sample: int = 1000
-    k: int = 500
-    position_decay: float = 2.0
-    distance_decay: float = 2.0
-    backward_weight: float = 0.5
-    length_norm: float = 0.5
+    sample: int = 300
+    k: int = 200
+    position_decay: float = 1.0
+    distance_decay: float = 4.0
+    backward_weight: float = 0.75
+    length_norm: float = 0.25
+    idf_power: float = 1.0
+    recency_sessions: float = 100_000.0
 
     def __post_init__(self) -> None:
         if self.sample < 1 or self.k < 1:
             raise ConfigError("session-kNN sample and k must be >= 1")
         if self.position_decay <= 0 or self.distance_decay <= 0:
             raise ConfigError("session-kNN decays must be > 0")
+        if self.recency_sessions < 0 or self.idf_power < 0:
+            raise ConfigError("session-kNN recency_sessions and idf_power must be >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,23 +90,29 @@ def _build_inverted(indptr, indices, n_items):
 @nb.njit(cache=True)
 def session_knn_scores(
     rows, weights, indptr, indices, inv_ptr, inv_sess, inv_pos,
-    sample, k, distance_decay, backward_weight, length_norm,
-    sim, last_shared, touched_sessions, out, mark, touched, n_touched,
+    sample, k, distance_decay, backward_weight, length_norm, idf_power, recency_sessions,
+    sim, last_shared, touched_sessions, out, touched, n_touched,
 ):  # fmt: skip
     """Add neighbour-session scores into ``out``; return the new ``n_touched``.
 
-    ``rows``/``weights``: unique session items and their weights. ``sim``, ``last_shared``,
-    ``touched_sessions``: per-thread scratch of size n_sessions (left zeroed on return).
-    ``mark``/``touched``: the caller's candidate set (items with ``mark`` 1 are listed).
+    ``rows``/``weights``: unique session items, newest first, and their weights. ``sim``,
+    ``last_shared`` (-1 = untouched), ``touched_sessions``: per-thread scratch of size
+    n_sessions, left as found. ``touched``: rows of ``out`` made non-zero are listed there.
     """
     nt = 0
+    n_sessions = len(indptr) - 1
     for a in range(len(rows)):
         x = rows[a]
         w = weights[a]
+        df = inv_ptr[x + 1] - inv_ptr[x]
+        if df == 0:
+            continue
+        if idf_power != 0.0:
+            w *= np.log(n_sessions / df) ** idf_power
         end = min(inv_ptr[x + 1], inv_ptr[x] + sample)
         for p in range(inv_ptr[x], end):
             s = inv_sess[p]
-            if sim[s] == 0.0:
+            if last_shared[s] < 0:
                 touched_sessions[nt] = s
                 nt += 1
                 last_shared[s] = inv_pos[p]  # shared item of the most recent session item
@@ -108,6 +123,8 @@ def session_knn_scores(
     for a in range(nt):
         s = touched_sessions[a]
         sims[a] = sim[s] / (indptr[s + 1] - indptr[s]) ** length_norm
+        if recency_sessions > 0:
+            sims[a] *= np.exp(-(n_sessions - s) / recency_sessions)
     keep = np.argsort(-sims, kind="mergesort")[: min(k, nt)]
     for a in keep:
         s = touched_sessions[a]
@@ -121,13 +138,16 @@ def session_knn_scores(
             else:
                 w3 = backward_weight * np.exp((d + 1) / distance_decay)
             it = indices[o + pp]
-            if mark[it] == 0:
-                mark[it] = 1
+            add = v * w3
+            if add <= 0:
+                continue
+            if out[it] == 0:
                 touched[n_touched] = it
                 n_touched += 1
-            out[it] += v * w3
+            out[it] += add
     for a in range(nt):
         sim[touched_sessions[a]] = 0.0
+        last_shared[touched_sessions[a]] = -1
     return n_touched
 
 

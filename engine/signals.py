@@ -1,9 +1,8 @@
-"""Compiled scoring kernels shared by the ranking signals.
+"""Compiled kernels of the candidate stage, and the per-thread scratch space they use.
 
-Every kernel adds into a dense per-signal buffer and records newly touched items in the
-caller's candidate set (``mark``/``touched``), so that one request does work proportional to
-the entries it reads, never to the catalogue size. Buffers live in a per-thread
-:class:`Scratch` and are zeroed again after use.
+Every generator adds into its own dense buffer (one slot per catalogue row) and lists the rows
+it touched, so a request does work proportional to the entries it reads, never to the
+catalogue size; buffers are zeroed again, through those lists, before the request returns.
 """
 
 from __future__ import annotations
@@ -13,34 +12,77 @@ import threading
 import numba as nb
 import numpy as np
 
+# buffers of the generators, in Scratch.signals
+RELATED, NEIGHBOURS, SUCCESSORS, REPEATS = range(4)
+
 
 @nb.njit(cache=True)
-def add_rows(indptr, indices, values, rows, weights, out, mark, touched, n_touched):
-    """``out += sum_a weights[a] * M[rows[a], :]`` for a CSR matrix ``M``."""
+def add_rows(indptr, indices, values, rows, weights, out, touched, n_touched):
+    """``out += sum_a weights[a] * M[rows[a], :]`` for a CSR matrix ``M``; returns n_touched."""
     for a in range(len(rows)):
         r = rows[a]
         w = weights[a]
+        if w <= 0:
+            continue
         for p in range(indptr[r], indptr[r + 1]):
             it = indices[p]
-            if mark[it] == 0:
-                mark[it] = 1
+            v = w * values[p]
+            if v <= 0:
+                continue
+            if out[it] == 0:
                 touched[n_touched] = it
                 n_touched += 1
-            out[it] += w * values[p]
+            out[it] += v
     return n_touched
 
 
 @nb.njit(cache=True)
-def add_items(items, values, out, mark, touched, n_touched):
-    """``out[items[a]] += values[a]``."""
+def add_items(items, values, out, touched, n_touched):
+    """``out[items[a]] += values[a]`` (positive values); returns n_touched."""
     for a in range(len(items)):
         it = items[a]
-        if mark[it] == 0:
-            mark[it] = 1
+        if values[a] <= 0:
+            continue
+        if out[it] == 0:
             touched[n_touched] = it
             n_touched += 1
         out[it] += values[a]
     return n_touched
+
+
+@nb.njit(cache=True)
+def take_top(buf, touched, n_touched, top_n, mark, cand, n_cand):
+    """Add the ``top_n`` touched rows with the highest ``buf`` value to the candidates."""
+    if n_touched == 0 or top_n <= 0:
+        return n_cand
+    vals = np.empty(n_touched, np.float32)
+    for a in range(n_touched):
+        vals[a] = -buf[touched[a]]
+    if n_touched > top_n:
+        order = np.argsort(vals, kind="mergesort")[:top_n]
+    else:
+        order = np.argsort(vals, kind="mergesort")
+    for a in order:
+        it = touched[a]
+        if mark[it] == 0:
+            mark[it] = 1
+            cand[n_cand] = it
+            n_cand += 1
+    return n_cand
+
+
+@nb.njit(cache=True)
+def add_candidates(items, mark, cand, n_cand, limit):
+    """Add ``items`` (in order) to the candidates until there are ``limit``."""
+    for a in range(len(items)):
+        if n_cand >= limit:
+            break
+        it = items[a]
+        if mark[it] == 0:
+            mark[it] = 1
+            cand[n_cand] = it
+            n_cand += 1
+    return n_cand
 
 
 @nb.njit(cache=True)
@@ -57,27 +99,30 @@ def row_contributions(indptr, indices, values, rows, weights, targets_pos, n_tar
 
 
 class Scratch:
-    """Per-thread dense buffers for one catalogue size (thread-local, reused across calls)."""
+    """Dense buffers of one thread for a catalogue of ``n_rows`` (reused across requests)."""
 
-    def __init__(self, n_items: int, n_signals: int, n_sessions: int) -> None:
-        self.signals = np.zeros((n_signals, n_items), np.float32)
-        self.mark = np.zeros(n_items, np.uint8)
-        self.touched = np.empty(n_items, np.int64)
-        self.targets_pos = np.zeros(n_items, np.int32)
-        self.session_sim = np.zeros(max(n_sessions, 1), np.float64)
-        self.session_shared = np.zeros(max(n_sessions, 1), np.int32)
-        self.session_touched = np.empty(max(n_sessions, 1), np.int64)
+    def __init__(self, n_rows: int, n_sessions: int) -> None:
+        n_sessions = max(n_sessions, 1)
+        self.signals = np.zeros((4, n_rows), np.float32)
+        self.touched = np.empty((4, n_rows), np.int32)
+        self.mark = np.zeros(n_rows, np.uint8)
+        self.cand = np.empty(n_rows, np.int32)
+        self.targets_pos = np.zeros(n_rows, np.int32)
+        self.session_sim = np.zeros(n_sessions, np.float64)
+        self.session_shared = np.full(n_sessions, -1, np.int32)
+        self.session_touched = np.empty(n_sessions, np.int32)
 
-    def reset(self, touched: np.ndarray) -> None:
-        self.signals[:, touched] = 0.0
-        self.mark[touched] = 0
+    def clear(self, n_touched: list[int], cand: np.ndarray) -> None:
+        for s, n in enumerate(n_touched):
+            self.signals[s, self.touched[s, :n]] = 0.0
+        self.mark[cand] = 0
 
 
 class ScratchPool:
     """One :class:`Scratch` per thread, created on first use."""
 
-    def __init__(self, n_items: int, n_signals: int, n_sessions: int) -> None:
-        self._shape = (n_items, n_signals, n_sessions)
+    def __init__(self, n_rows: int, n_sessions: int) -> None:
+        self._shape = (n_rows, n_sessions)
         self._local = threading.local()
 
     def get(self) -> Scratch:

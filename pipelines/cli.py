@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from engine.errors import ConfigError, EngineError
+from engine.index import HnswParams
+from engine.model import ModelParams
 from engine.prod2vec.config import Prod2VecConfig
 
 log = logging.getLogger("pipelines")
@@ -252,6 +254,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="numba: compiled category-aware kernel; gensim: reference Word2Vec",
     )
 
+    rk = t.add_argument_group("ranking stage")
+    rk.add_argument(
+        "--ranker",
+        choices=["learned", "default"],
+        default="learned",
+        help="learned: fit the ranker's weights on a validation split of the newest training "
+        "sessions (trains prod2vec a second time on the rest); default: a hand-set blend",
+    )
+    rk.add_argument(
+        "--validation-share",
+        type=float,
+        default=0.1,
+        help="share of the newest training sessions held out to learn the ranker",
+    )
+    rk.add_argument(
+        "--ranker-pairs",
+        type=_positive_int,
+        default=20_000,
+        help="most validation (prefix -> next) pairs used to learn the ranker",
+    )
+    rk.add_argument(
+        "--hnsw-ef",
+        type=_positive_int,
+        default=ModelParams().hnsw.ef,
+        help="HNSW search beam width (stored in the bundle, re-applied on load)",
+    )
+    rk.add_argument(
+        "--hnsw-m", type=_positive_int, default=ModelParams().hnsw.M, help="HNSW graph degree"
+    )
+
     ev = t.add_argument_group("evaluation and output")
     ev.add_argument(
         "--test-pairs",
@@ -449,6 +481,12 @@ def train_job_from_args(args: argparse.Namespace):
         test_pairs=test_pairs,
         k=args.k,
         version=args.version,
+        params=ModelParams().replace(
+            hnsw=HnswParams(M=args.hnsw_m, ef=args.hnsw_ef, ef_construction=max(200, args.hnsw_ef))
+        ),
+        learn_ranker=args.ranker == "learned",
+        validation_share=args.validation_share,
+        ranker_pairs=args.ranker_pairs,
     )
 
 

@@ -25,11 +25,14 @@ from engine.prod2vec import Prod2VecConfig, make_trainer
 from engine.recommender import SessionRecommender
 from pipelines.evaluate import EvaluationResult, evaluate_recommender, read_test_pairs
 from pipelines.metadata import MetadataMapping, MetadataReport, join_items, read_metadata
+from pipelines.ranker import learn_ranker, validation_split
 from pipelines.schema import ColumnMapping
 from pipelines.sessionize import SessionizeConfig, sessionize
 from pipelines.sources import EventSource
 
 log = logging.getLogger(__name__)
+
+MIN_RANKER_PAIRS = 200
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,11 @@ class TrainJob:
         mapping: event column mapping.
         sessionize: sessionization rules.
         model: prod2vec hyper-parameters.
-        params: retrieval and ranking parameters (co-visitation, session kNN, HNSW, blend).
+        params: retrieval and ranking parameters (co-visitation, session kNN, HNSW, ranker).
+        learn_ranker: learn the ranker's weights on a validation split (else the hand-set
+            blend); see pipelines/ranker.py.
+        validation_share: newest share of the sessions held out for that.
+        ranker_pairs: most validation pairs used.
         products: product metadata source (``None``: the events' categories only).
         products_mapping: product metadata column mapping.
         test_pairs: a (prefix -> target) Parquet file to evaluate on after training.
@@ -56,6 +63,9 @@ class TrainJob:
     sessionize: SessionizeConfig = field(default_factory=SessionizeConfig)
     model: Prod2VecConfig = field(default_factory=Prod2VecConfig)
     params: ModelParams = field(default_factory=ModelParams)
+    learn_ranker: bool = True
+    validation_share: float = 0.1
+    ranker_pairs: int = 20_000
     products: EventSource | None = None
     products_mapping: MetadataMapping = field(default_factory=MetadataMapping)
     test_pairs: Path | None = None
@@ -128,11 +138,13 @@ def train(job: TrainJob) -> TrainResult:
     stats = dict(getattr(trainer, "stats", {}) or {})
     log.info("training done: %s", _one_line(stats))
 
+    metadata = item_metadata(items)
+    params, ranker_report = job.params, None
+    if job.learn_ranker:
+        params, ranker_report = _learn_ranker(job, c, corpus, metadata)
     log.info("building co-visitation, session neighbourhood and HNSW indexes")
     build_started = time.perf_counter()
-    model = RecommenderModel.build(
-        corpus, vectors, _item_metadata(items), job.params, threads=c.threads
-    )
+    model = RecommenderModel.build(corpus, vectors, metadata, params, threads=c.threads)
     if catalogue is not None:
         cold = model.add_cold_products(_products_without_views(catalogue))
         if cold:
@@ -149,7 +161,8 @@ def train(job: TrainJob) -> TrainResult:
         "sessionization": {"config": job.sessionize.to_dict(), "report": report.to_dict()},
         "metadata": meta_report.to_dict(),
         "hyperparameters": c.to_dict(),
-        "model_params": job.params.to_dict(),
+        "model_params": params.to_dict(),
+        "ranker": ranker_report.to_dict() if ranker_report else {"learned": False},
         "notes": notes,
         "counts": {
             "items": corpus.n_items,
@@ -188,7 +201,33 @@ def train(job: TrainJob) -> TrainResult:
     return TrainResult(bundle_dir=bundle_dir, manifest=manifest, evaluation=evaluation)
 
 
-def _item_metadata(items) -> dict[str, ProductMetadata]:
+def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata):
+    """Learn the ranker on a validation split; fall back to the hand-set blend (with a log
+    line saying why) when the data is too small for one."""
+    split = validation_split(corpus, job.validation_share, job.ranker_pairs, seed=config.seed)
+    if len(split.targets) < MIN_RANKER_PAIRS:
+        log.warning(
+            "note: only %d validation pairs (need %d) - using the hand-set ranker; train on "
+            "more sessions or raise --validation-share to learn one",
+            len(split.targets), MIN_RANKER_PAIRS,
+        )  # fmt: skip
+        return job.params, None
+    log.info(
+        "learning the ranker: prod2vec and statistics on %d sessions, %d validation pairs "
+        "from the newest %d sessions",
+        split.train.n_sessions, len(split.targets), split.held_out_sessions,
+    )  # fmt: skip
+    vectors = make_trainer(config).fit(split.train)
+    # with HNSW, as served: the ranker learns on the candidates the service will see
+    model = RecommenderModel.build(
+        split.train, vectors, metadata, job.params, threads=config.threads
+    )
+    ranking, report = learn_ranker(SessionRecommender(model), split, job.params.ranking, k=job.k)
+    log.info(report.line())
+    return job.params.replace(ranking=ranking), report
+
+
+def item_metadata(items) -> dict[str, ProductMetadata]:
     """The bundle item table (vocabulary order) as metadata per item id."""
     t = items.to_pydict()
     return {
