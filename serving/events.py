@@ -53,7 +53,12 @@ class ViewEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
-    v: int = Field(default=SCHEMA_VERSION, description="Schema version; this service reads 1.")
+    v: int = Field(
+        default=SCHEMA_VERSION,
+        ge=SCHEMA_VERSION,
+        le=SCHEMA_VERSION,
+        description="Schema version; this service reads 1.",
+    )
     event_id: EventId | None = Field(
         default=None,
         description="Idempotency key. Derived from session, product, ts and type when absent.",
@@ -62,8 +67,13 @@ class ViewEvent(BaseModel):
     product_id: ProductId = Field(
         description=f"Product id (1-64 chars: {ID_CHARSET}); integers are accepted."
     )
+    # The bounds repeat what _parse_ts enforces (with its own messages), so that the OpenAPI
+    # schema of POST /v1/events says it too; the upper one is a second early because ts is
+    # rounded to the microsecond, which can carry a value just below TS_MAX onto it.
     ts: float = Field(
-        description="When it happened: unix seconds or ISO-8601 with timezone (2000..2100)."
+        ge=TS_MIN,
+        le=TS_MAX - 1,
+        description="When it happened: unix seconds or ISO-8601 with timezone (2000..2100).",
     )
     event_type: EventType = Field(default="view", description="view, cart, purchase, ...")
 

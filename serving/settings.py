@@ -1,7 +1,7 @@
 """Settings of the live service, read once from the environment (prefix ``NOWREC_``).
 
 Example: ``NOWREC_STORE_BACKEND=redis NOWREC_REDIS_URL=redis://redis:6379/0 python -m
-serving.consumer``. Every field is documented below; ``get_settings()`` caches one instance.
+serving.consumer``, or ``NOWREC_API_TOKEN=... python -m serving --artifacts artifacts``. Every field is documented below; ``get_settings()`` caches one instance.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
@@ -135,6 +135,94 @@ class Settings(BaseSettings):
         ge=0,
         le=65535,
         description="Standalone consumer: port of its /metrics endpoint; 0 turns it off.",
+    )
+
+    # -- HTTP API --------------------------------------------------------------------------
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Address the API listens on (0.0.0.0 in a container).",
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
+    mode: Literal["development", "production"] = Field(
+        default="development",
+        description="'production' refuses to start without api_token; 'development' without "
+        "a token leaves the write and admin endpoints open (and says so in the log).",
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        min_length=16,
+        max_length=512,
+        description="Bearer token of the write and admin endpoints (events, products, "
+        "reload): 'Authorization: Bearer <token>'. At least 16 characters.",
+    )
+    artifacts: str = Field(
+        default="artifacts",
+        min_length=1,
+        description="Model bundles: an artifacts root holding 'latest' (watched for new "
+        "versions) or one bundle directory; a local path or a file:// URI.",
+    )
+    reload_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=86_400,
+        description="How often the 'latest' link is checked for a new bundle; 0 turns the "
+        "watcher off (POST /v1/admin/reload still reloads).",
+    )
+    new_products_capacity: int = Field(
+        default=100_000,
+        ge=0,
+        le=10_000_000,
+        description="Products that PUT /v1/products may add before the next training run "
+        "(bounds memory and every worker thread's scratch buffers).",
+    )
+    events_mode: Literal["embedded", "kafka"] = Field(
+        default="embedded",
+        description="POST /v1/events: 'embedded' appends to the session store at once; "
+        "'kafka' produces to kafka_topic for the consumers.",
+    )
+    embedded_consumer: bool = Field(
+        default=False,
+        description="Run the Kafka consumer inside the API process, writing the session "
+        "store (one-process set-ups; Kubernetes runs `python -m serving.consumer` instead).",
+    )
+    worker_threads: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Worker threads of the blocking calls: Redis session reads, event and "
+        "product writes, admin calls (recommendations themselves run on the event loop).",
+    )
+    max_body_bytes: int = Field(
+        default=262_144,
+        ge=1024,
+        le=16_777_216,
+        description="Largest request body; larger ones get 413.",
+    )
+    max_batch_events: int = Field(
+        default=500, ge=1, le=1000, description="Most events in one POST /v1/events."
+    )
+    store_retry_after_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="After the session store failed, requests answer degraded for this long "
+        "before trying it again (so an outage costs one timeout, not one per request).",
+    )
+    max_connections: int = Field(
+        default=2048,
+        ge=1,
+        le=1_000_000,
+        description="Concurrent connections uvicorn accepts; beyond it it answers 503.",
+    )
+    access_log: bool = Field(default=False, description="Log every request (uvicorn).")
+    bench_ceiling_route: bool = Field(
+        default=False,
+        description="Adds a hidden GET /_bench/ceiling answering a constant list (the "
+        "framework's ceiling measured by benchmarks/serve_load.py).",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level of the service."
     )
 
     def bootstrap_servers(self) -> list[str]:

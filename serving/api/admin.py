@@ -1,0 +1,61 @@
+"""/v1/admin: reload the model, describe the served model (bearer token required)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from serving.api.deps import Authorized, StateDep
+from serving.api.errors import error_responses
+from serving.api.schemas import ModelOut, ReloadOut
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Authorized])
+
+
+@router.post(
+    "/reload",
+    response_model=ReloadOut,
+    responses=error_responses(401, 403, 409),
+    summary="Load the bundle 'latest' points at now (instead of waiting for the watcher)",
+)
+def reload(state: StateDep) -> ReloadOut:
+    """Swaps with no failed request. A bundle that cannot be loaded is refused with 409 and
+    the message why; the old model keeps serving."""
+    result = state.models.reload(force=True)
+    if result.status == "refused":
+        raise HTTPException(
+            409,
+            f"refused the bundle {result.bundle or state.models.artifacts}: {result.error}; "
+            f"still serving {result.version}",
+        )
+    return ReloadOut(
+        status=result.status,
+        version=result.version,
+        previous_version=result.previous_version,
+        bundle=result.bundle,
+    )
+
+
+@router.get(
+    "/model",
+    response_model=ModelOut,
+    responses=error_responses(401, 403),
+    summary="The served model: version, sizes, upserts, last reload error",
+)
+async def model(state: StateDep) -> ModelOut:
+    models = state.models
+    served = models.current
+    d = served.model.describe()
+    return ModelOut(
+        version=served.version,
+        bundle=str(served.bundle_dir),
+        artifacts=str(models.artifacts),
+        loaded_at=served.loaded_at,
+        items=d["items"],
+        dim=d["dim"],
+        sessions=d["sessions"],
+        new_items=d["new_items"],
+        unavailable=d["unavailable"],
+        upserts=models.upserts,
+        reloads=models.reloads,
+        last_reload_error=models.last_error,
+    )

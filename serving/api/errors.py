@@ -1,0 +1,160 @@
+"""JSON error responses: every error says what was wrong (and, where it can, what to do).
+
+Every non-2xx answer of the API has the shape of :class:`ErrorOut`::
+
+    {"error": "validation_error", "message": "query parameter k: Input should be less than or
+     equal to 100 (got 1000000)", "details": [...]}
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("nowrec.api")
+
+_MAX_INPUT_CHARS = 60
+_WHERE = {"query": "query parameter", "path": "path parameter", "header": "header"}
+
+
+class ErrorDetail(BaseModel):
+    """One problem of a request (validation errors list every field that is wrong)."""
+
+    where: str = Field(description="Which input, e.g. 'query parameter k' or 'body events.0.ts'.")
+    message: str
+    type: str = Field(description="Machine-readable kind, e.g. 'less_than_equal'.")
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response."""
+
+    error: str = Field(description="Machine-readable code, e.g. 'validation_error', 'not_found'.")
+    message: str = Field(description="What was wrong, and what to do about it.")
+    details: list[ErrorDetail] | None = None
+
+
+#: OpenAPI ``responses=`` entries for the errors routes document.
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut, "description": HTTPStatus(code).phrase} for code in codes}
+
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    503: "unavailable",
+}
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    details: list[ErrorDetail] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorOut(error=code or _CODES.get(status, "error"), message=message, details=details)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    if not loc:
+        return "request"
+    head, *rest = loc
+    path = ".".join(str(p) for p in rest)
+    if head == "body":
+        return f"body {path}" if path else "body"
+    return f"{_WHERE.get(str(head), str(head))} {path}".strip()
+
+
+def _shown(value: Any) -> str | None:
+    if isinstance(value, bool | int | float) or value is None:
+        return repr(value)
+    if isinstance(value, str):
+        text = value if len(value) <= _MAX_INPUT_CHARS else value[:_MAX_INPUT_CHARS] + "..."
+        return repr(text)
+    return None
+
+
+def describe_validation(exc: RequestValidationError) -> tuple[int, str, list[ErrorDetail]]:
+    """(status, message, details) of a validation error: 400 for a body that is not JSON,
+    413 for too many events, 422 otherwise."""
+    details: list[ErrorDetail] = []
+    status = 422
+    for item in exc.errors():
+        kind = item.get("type", "value_error")
+        where = _where(tuple(item.get("loc", ())))
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        if kind == "json_invalid":
+            status = 400
+            where = "body"
+            ctx = item.get("ctx") or {}
+            message = f"malformed JSON ({ctx.get('error', message)}); send a JSON object"
+        elif kind in ("model_attributes_type", "model_type", "dict_type") and where == "body":
+            message = "must be a JSON object, sent with 'Content-Type: application/json'"
+        elif kind == "missing":
+            message = "required and missing"
+        elif kind == "extra_forbidden":
+            message = "unknown field; remove it (field names are case-sensitive)"
+        elif kind == "string_pattern_mismatch":
+            message = "may contain only letters, digits and . _ : @ = + / -"
+        # Messages of our own validators (value_error) already name the value.
+        quiet = ("missing", "json_invalid", "extra_forbidden", "value_error")
+        shown = None if kind in quiet or where == "body" else _shown(item.get("input"))
+        if shown is not None:
+            message = f"{message} (got {shown})"
+        details.append(ErrorDetail(where=where, message=message, type=kind))
+    summary = "; ".join(f"{d.where}: {d.message}" for d in details[:5])
+    if len(details) > 5:
+        summary += f"; and {len(details) - 5} more"
+    return status, summary or "invalid request", details
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    status, message, details = describe_validation(exc)
+    code = "malformed_json" if status == 400 else "validation_error"
+    return error_response(status, message, code=code, details=details)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    status = exc.status_code
+    if isinstance(exc.detail, str) and exc.detail != HTTPStatus(status).phrase:
+        message = exc.detail
+    elif status == 404:
+        message = f"no route {request.url.path}; the API is described at /docs"
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    elif status == 413:
+        limit = request.app.state.settings.max_body_bytes
+        message = f"request body is over the {limit}-byte limit; send smaller batches"
+    else:
+        message = HTTPStatus(status).phrase
+    return error_response(status, message, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(
+        500, "internal error; it was logged, please report it", code="internal_error"
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error response of ``app`` an :class:`ErrorOut`."""
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,94 @@
+"""/healthz (alive), /readyz (ready to serve), /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serving.api.deps import StateDep
+from serving.api.schemas import (
+    CheckOut,
+    HealthOut,
+    ReadyOut,
+    RecommendationsOut,
+    RecommendedItem,
+)
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=HealthOut, summary="The process is alive")
+async def healthz() -> HealthOut:
+    return HealthOut()
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "Not ready (see the failed checks)"}},
+    summary="Ready: model loaded, session store reachable, embedded consumer running",
+)
+def readyz(state: StateDep, response: Response) -> ReadyOut:
+    checks: dict[str, CheckOut] = {}
+    models = state.models
+    version = models.current.version if models.loaded else None
+    note = f"; last reload refused: {models.last_error}" if models.last_error else ""
+    checks["model"] = CheckOut(
+        ok=version is not None, detail=f"serving {version}{note}" if version else "no model"
+    )
+    store = state.store
+    try:
+        store.ping()
+        checks["session_store"] = CheckOut(ok=True, detail=f"{store.backend} answers")
+    except Exception as exc:  # any failure means not ready; say which
+        checks["session_store"] = CheckOut(ok=False, detail=f"{store.backend}: {exc}")
+    consumer = state.consumer
+    if consumer is not None:
+        thread = state.consumer_thread
+        alive = thread is not None and thread.is_alive() and consumer.error is None
+        if not alive:
+            detail = f"stopped: {consumer.error!r}" if consumer.error else "not running"
+        elif not consumer.assigned.is_set():
+            detail = "joining the consumer group"
+        else:
+            detail = f"lag {consumer.lag if consumer.lag is not None else 'unknown'} events"
+        checks["consumer"] = CheckOut(ok=alive and consumer.assigned.is_set(), detail=detail)
+    ready = all(c.ok for c in checks.values())
+    if not ready:
+        response.status_code = 503
+    return ReadyOut(ready=ready, model_version=version, checks=checks)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+    summary="Prometheus metrics",
+)
+def metrics(state: StateDep) -> Response:
+    return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+_CEILING = RecommendationsOut(
+    model_version="ceiling",
+    strategy="constant",
+    degraded=False,
+    session_id=None,
+    product_id=None,
+    session_events=0,
+    unknown_items=0,
+    items=[
+        RecommendedItem(
+            product_id=str(1000 + i), score=1.0 - i / 100, because="1", reason="constant"
+        )
+        for i in range(20)
+    ],
+)
+
+ceiling_router = APIRouter(include_in_schema=False)
+
+
+@ceiling_router.get("/_bench/ceiling", response_model=RecommendationsOut)
+async def ceiling() -> RecommendationsOut:
+    """A constant answer through the same stack as /v1/recommendations (benchmarks only)."""
+    return _CEILING

@@ -1,0 +1,82 @@
+"""Prometheus metrics of the HTTP API, beside the live-state metrics of serving/metrics.py.
+
+``ApiMetrics(registry)`` creates them in a registry; ``default_api_metrics()`` is the process
+default (what ``/metrics`` exposes together with :func:`serving.metrics.default_metrics`).
+Labels are bounded: routes are path templates (``/v1/products/{product_id}/similar``), never
+raw paths, and an unmatched path is ``"unmatched"``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info
+
+#: Request latency buckets: the target is p99 <= 10 ms, so most resolution sits below it.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+)  # fmt: skip
+
+
+class ApiMetrics:
+    """Counters, gauges and histograms of the API.
+
+    Args:
+        registry: where the metrics are registered; one ``ApiMetrics`` per registry.
+
+    Attributes:
+        request_seconds: request latency by method and route template.
+        requests: requests by method, route template and status code.
+        recommendations: recommendation answers by strategy and whether they were degraded.
+        model_info: the served model version (an info metric: ``nowrec_model_info{version}``).
+        model_loaded_at: unix time the served model was loaded.
+        model_reloads: reload attempts by result (``loaded``, ``refused``).
+        product_upserts: PUT /v1/products by whether the product was new.
+    """
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.registry = registry
+        self.request_seconds = Histogram(
+            "nowrec_http_request_duration_seconds",
+            "HTTP request latency, from the first byte in to the last byte out.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.requests = Counter(
+            "nowrec_http_requests",
+            "HTTP requests by status code.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.recommendations = Counter(
+            "nowrec_recommendations",
+            "Recommendation answers by strategy (session, item, cold_start, popular, similar).",
+            ["strategy", "degraded"],
+            registry=registry,
+        )
+        self.model_info = Info("nowrec_model", "The model bundle being served.", registry=registry)
+        self.model_loaded_at = Gauge(
+            "nowrec_model_loaded_timestamp_seconds",
+            "Unix time the served model was loaded.",
+            registry=registry,
+        )
+        self.model_reloads = Counter(
+            "nowrec_model_reloads",
+            "Model reload attempts: 'loaded' swapped to a new bundle, 'refused' kept the old "
+            "model (corrupt, incompatible or unreadable bundle).",
+            ["result"],
+            registry=registry,
+        )
+        self.product_upserts = Counter(
+            "nowrec_product_upserts",
+            "Product metadata upserts, by whether the product was new to the model.",
+            ["created"],
+            registry=registry,
+        )
+
+
+@lru_cache(maxsize=1)
+def default_api_metrics() -> ApiMetrics:
+    """The API metrics in prometheus_client's default registry (created once per process)."""
+    return ApiMetrics(REGISTRY)

@@ -1,0 +1,113 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+The app factory checks the settings; the ``lifespan`` loads the heavy parts (the model bundle,
+verified and memory-mapped; the session store; the reload watcher and, when asked, the embedded
+Kafka consumer) before the first request and closes them at shutdown. Routers live in
+:mod:`serving.api`, one per resource.
+
+Concurrency: the read routes (recommendations, similar products) are ``async`` and call the
+engine on the event loop: the engine is CPU-bound and holds the GIL most of the time, so worker
+threads would not run it in parallel, only add a thread hop and GIL hand-offs (measured by
+benchmarks/serve_load.py). Their only blocking I/O, a Redis session read, goes to a worker
+thread. The write and admin routes are plain ``def`` routes in AnyIO's worker threads, bounded
+by ``worker_threads``. Scale out with processes (pods), one core each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from engine.errors import ConfigError
+from serving.api import admin, events, health, products, recommendations
+from serving.api.errors import install_error_handlers
+from serving.api_metrics import ApiMetrics, default_api_metrics
+from serving.metrics import LiveMetrics, default_metrics
+from serving.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
+from serving.model_manager import artifacts_path
+from serving.settings import Settings, get_settings
+from serving.state import AppState
+
+log = logging.getLogger("nowrec.api")
+
+API_VERSION = "1"
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse settings the service must not start with.
+
+    Raises:
+        ConfigError: production mode without a token, or an artifacts URI that cannot be served.
+    """
+    if settings.mode == "production" and settings.api_token is None:
+        raise ConfigError(
+            "production mode needs a bearer token for the write and admin endpoints: set "
+            "NOWREC_API_TOKEN (16+ characters), or NOWREC_MODE=development on a workstation"
+        )
+    artifacts_path(settings.artifacts)
+
+
+def create_app(
+    settings: Settings | None = None, *, registry: CollectorRegistry | None = None
+) -> FastAPI:
+    """The service's ASGI app.
+
+    Args:
+        settings: default: the process's settings (``get_settings()``, the environment).
+        registry: Prometheus registry of this app's metrics; default: the process registry
+            (tests pass a fresh ``CollectorRegistry`` per app).
+
+    Raises:
+        ConfigError: settings the service refuses (see :func:`check_settings`). The bundle is
+            loaded when the app starts (its lifespan), which fails if none can be served.
+    """
+    settings = settings or get_settings()
+    check_settings(settings)
+    if registry is None or registry is REGISTRY:
+        registry, live_metrics, api_metrics = REGISTRY, default_metrics(), default_api_metrics()
+    else:
+        live_metrics, api_metrics = LiveMetrics(registry), ApiMetrics(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The bundle is verified (sha256 of every file) and loaded off the event loop.
+        state = await anyio.to_thread.run_sync(
+            AppState.build, settings, live_metrics, api_metrics, registry
+        )
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        if settings.api_token is None:
+            log.warning(
+                "no NOWREC_API_TOKEN: the write and admin endpoints are open "
+                "(development mode); set a token before exposing the service"
+            )
+        app.state.nowrec = state
+        state.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(state.close)
+
+    app = FastAPI(
+        title="nowrec",
+        summary="Session-based real-time product recommendations.",
+        version=API_VERSION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    # Added last = outermost: the metrics see every answer, the 413s included.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=api_metrics)
+    app.include_router(recommendations.router)
+    app.include_router(products.router)
+    app.include_router(events.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    if settings.bench_ceiling_route:
+        app.include_router(health.ceiling_router)
+    return app

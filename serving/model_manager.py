@@ -1,0 +1,315 @@
+"""The served model: loaded from the artifacts, swapped when a new bundle is published.
+
+:class:`ModelManager` holds one :class:`ServedModel` (model, recommender, version) behind a
+single reference. A request reads that reference once and uses it to the end, so a swap never
+fails a request: the new model and its :class:`~engine.recommender.SessionRecommender` are
+built completely (checksums verified, arrays mapped, indexes loaded, a first query run) before
+the reference moves, and the old model is freed when its last request finishes.
+
+Product upserts (``PUT /v1/products/{id}``) are applied to the served model at once and kept
+here, so that they are applied again to every model loaded afterwards (a bundle trained before
+the upsert does not know about it). A bundle that cannot be loaded (corrupt, incompatible,
+unreadable) is refused, logged and counted; the old model keeps serving.
+
+:class:`ReloadWatcher` polls the artifacts' ``latest`` link in a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from engine.bundle import MANIFEST, Bundle, resolve_bundle_dir
+from engine.catalog import ProductMetadata
+from engine.errors import BundleError, ConfigError
+from engine.model import RecommenderModel
+from engine.recommender import SessionRecommender
+from serving.api_metrics import ApiMetrics
+
+log = logging.getLogger("nowrec.models")
+
+
+def artifacts_path(location: str) -> Path:
+    """The local directory of an ``artifacts`` setting: a path or a ``file://`` URI.
+
+    Raises:
+        ConfigError: another URI scheme (object stores are synced to a local directory by the
+            deployment, e.g. an init container or a sidecar, and served from there).
+    """
+    if "://" not in location:
+        return Path(location)
+    parsed = urlparse(location)
+    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+        raise ConfigError(
+            f"artifacts {location!r}: only a local path or a file:// URI can be served; "
+            "sync the bundles from object storage into a local directory and point "
+            "NOWREC_ARTIFACTS (or --artifacts) at it"
+        )
+    return Path(unquote(parsed.path))
+
+
+@dataclass(frozen=True, slots=True)
+class ServedModel:
+    """One loaded model version and what requests need from it (immutable)."""
+
+    model: RecommenderModel
+    recommender: SessionRecommender
+    version: str
+    bundle_dir: Path
+    loaded_at: float  #: unix time
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    """What a reload check did.
+
+    ``status``: ``loaded`` (swapped to ``version``), ``unchanged`` (already serving the
+    bundle ``latest`` points at) or ``refused`` (``error`` says why; ``version`` still serves).
+    """
+
+    status: str
+    version: str | None
+    previous_version: str | None
+    bundle: str | None
+    error: str | None = None
+
+
+def _fingerprint(bundle_dir: Path) -> tuple[str, int, int] | None:
+    try:
+        st = (bundle_dir / MANIFEST).stat()
+    except OSError:
+        return None
+    return (str(bundle_dir), st.st_mtime_ns, st.st_size)
+
+
+def _warm_up(recommender: SessionRecommender) -> None:
+    """One query of each kind, so the first request after a load or swap pays no compiled-code
+    loading or buffer allocation (in this thread; request threads allocate theirs once)."""
+    model = recommender.model
+    if len(model.popular) == 0:
+        return
+    item = model.catalog.state.id_of(int(model.popular[0]))
+    recommender.recommend([item], current_item=item, k=10)
+    recommender.similar_items(item, k=10)
+
+
+class ModelManager:
+    """Loads, serves and swaps model versions; keeps product upserts across swaps.
+
+    Args:
+        artifacts: an artifacts root holding ``latest``, or one bundle directory.
+        metrics: where loads, refusals and the served version are reported.
+        new_products_capacity: products that may be added by upserts before re-training.
+        clock: unix time, for ``loaded_at``.
+
+    Thread-safety: :attr:`current` may be read from any thread without locking; reloads are
+    serialised, and an upsert and a swap never interleave (the upsert lands in both models).
+    """
+
+    def __init__(
+        self,
+        artifacts: str | Path,
+        metrics: ApiMetrics,
+        *,
+        new_products_capacity: int = 100_000,
+        clock=time.time,
+    ) -> None:
+        self.artifacts = artifacts_path(str(artifacts))
+        self.metrics = metrics
+        self.new_products_capacity = new_products_capacity
+        self._clock = clock
+        self._current: ServedModel | None = None
+        self._upserts: dict[str, ProductMetadata] = {}
+        self._swap_lock = threading.Lock()  # upserts vs. swap
+        self._reload_lock = threading.Lock()  # one reload at a time
+        self._refused: tuple[str, int, int] | None = None
+        self.last_error: str | None = None  #: why the last refused bundle was refused
+        self.reloads = 0  #: models loaded after the first
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def current(self) -> ServedModel:
+        """The model serving now (read it once per request)."""
+        served = self._current
+        if served is None:
+            raise BundleError("no model loaded yet")
+        return served
+
+    @property
+    def loaded(self) -> bool:
+        return self._current is not None
+
+    @property
+    def upserts(self) -> int:
+        """Products upserted since the service started."""
+        return len(self._upserts)
+
+    # ------------------------------------------------------------------ loading
+    def target(self) -> Path:
+        """The bundle directory the artifacts point at now (``latest`` resolved)."""
+        return resolve_bundle_dir(self.artifacts).resolve()
+
+    def load_initial(self) -> ServedModel:
+        """Load the bundle the artifacts point at; raise if it cannot be served.
+
+        Raises:
+            BundleError: no bundle there, or it is corrupt or incompatible.
+        """
+        result = self.reload(force=True)
+        if result.status == "refused":
+            raise BundleError(f"cannot serve the model in {self.artifacts}: {result.error}")
+        return self.current
+
+    def reload(self, force: bool = False) -> ReloadResult:
+        """Swap to the bundle ``latest`` points at, if it is a new one and loads cleanly.
+
+        Args:
+            force: try a bundle again even if it was refused before (the admin endpoint);
+                without it a refused bundle is not verified again until ``latest`` moves or
+                its manifest changes.
+
+        Never raises for a bad bundle: the result says ``refused`` and why.
+        """
+        with self._reload_lock:
+            served = self._current
+            previous = served.version if served else None
+            try:
+                target = self.target()
+            except BundleError as exc:
+                return self._refuse(None, str(exc), previous, None)
+            if served is not None and target == served.bundle_dir:
+                return ReloadResult("unchanged", previous, previous, str(target))
+            fingerprint = _fingerprint(target)
+            if not force and fingerprint is not None and fingerprint == self._refused:
+                return ReloadResult("refused", previous, previous, str(target), self.last_error)
+            started = time.perf_counter()
+            try:
+                bundle = Bundle.load(target)
+                model = RecommenderModel.load(bundle, new_items_capacity=self.new_products_capacity)
+                recommender = SessionRecommender(model)
+                _warm_up(recommender)
+            except Exception as exc:  # any failure to load refuses the bundle, never crashes
+                return self._refuse(target, f"{type(exc).__name__}: {exc}", previous, fingerprint)
+            with self._swap_lock:
+                try:
+                    self._apply_upserts(model)
+                except Exception as exc:
+                    return self._refuse(
+                        target,
+                        f"the products upserted since start-up do not fit: {exc}",
+                        previous,
+                        fingerprint,
+                    )
+                self._current = ServedModel(
+                    model, recommender, model.version, target, self._clock()
+                )
+            self._refused = None
+            self.last_error = None
+            if served is not None:
+                self.reloads += 1
+            self.metrics.model_reloads.labels("loaded").inc()
+            self.metrics.model_info.info({"version": model.version, "bundle": target.name})
+            self.metrics.model_loaded_at.set(self._current.loaded_at)
+            log.info(
+                "serving model %s from %s (%d items, %d upserts re-applied) after %.2f s%s",
+                model.version,
+                target,
+                model.catalog.n_trained,
+                len(self._upserts),
+                time.perf_counter() - started,
+                f"; was {previous}" if previous else "",
+            )
+            return ReloadResult("loaded", model.version, previous, str(target))
+
+    def _refuse(self, target, error: str, previous, fingerprint) -> ReloadResult:
+        self._refused = fingerprint
+        self.last_error = error
+        self.metrics.model_reloads.labels("refused").inc()
+        still = f"; still serving {previous}" if previous else ""
+        log.error("refused the model bundle %s: %s%s", target or self.artifacts, error, still)
+        return ReloadResult("refused", previous, previous, str(target) if target else None, error)
+
+    def _apply_upserts(self, model: RecommenderModel) -> None:
+        """Apply every upsert so far to a model that is not served yet (caller holds the lock)."""
+        if not self._upserts:
+            return
+        state = model.catalog.state
+        new = [(i, m) for i, m in self._upserts.items() if state.row_of(i) is None]
+        known = [(i, m) for i, m in self._upserts.items() if state.row_of(i) is not None]
+        model.add_cold_products(new)
+        for item_id, meta in known:
+            model.add_product(item_id, meta)
+
+    # ------------------------------------------------------------------ writing
+    def upsert(
+        self, product_id: str, changes: Mapping[str, Any]
+    ) -> tuple[bool, ServedModel, ProductMetadata]:
+        """Add or update a product in the served model (and in every later one).
+
+        Args:
+            product_id: the product.
+            changes: ProductMetadata fields to set; the others keep what the model knew
+                (nothing, for a new product).
+
+        Returns:
+            ``(created, served, metadata)``: whether the product was new to the served model,
+            the model it was applied to, and its metadata now.
+
+        Raises:
+            ConfigError: the catalogue is full (too many products added since training).
+        """
+        with self._swap_lock:
+            served = self.current
+            state = served.model.catalog.state
+            row = state.row_of(product_id)
+            known = state.metadata_of(row) if row is not None else None
+            meta = replace(known or ProductMetadata(), **changes)
+            _row, created = served.model.add_product(product_id, meta)
+            self._upserts[product_id] = meta
+        self.metrics.product_upserts.labels(str(created).lower()).inc()
+        return created, served, meta
+
+
+class ReloadWatcher:
+    """Checks every ``interval_s`` seconds whether ``latest`` moved, and reloads (a thread).
+
+    Args:
+        manager: the model manager to reload.
+        interval_s: seconds between checks (> 0).
+    """
+
+    def __init__(self, manager: ModelManager, interval_s: float) -> None:
+        if not interval_s > 0:
+            raise ConfigError(f"reload interval must be > 0 seconds, got {interval_s!r}")
+        self.manager = manager
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ReloadWatcher:
+        self._thread = threading.Thread(target=self._run, name="nowrec-reload", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop checking; waits for a reload in progress up to ``timeout_s``."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.manager.reload()
+            except Exception:  # the watcher must outlive any surprise; the old model serves
+                log.exception("model reload check failed")

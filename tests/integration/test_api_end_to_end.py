@@ -1,0 +1,130 @@
+"""End to end, as Kubernetes runs it: Kafka (Tansu) -> the consumer process -> Redis -> a
+separate API process (uvicorn) whose recommendations reflect the events within a second."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from kafka import KafkaProducer
+
+from serving.events import ViewEvent, encode
+from tests.api_support import wait_until, write_bundle
+from tests.fixtures_kafka import free_port, unique_name
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log, "wb"),  # noqa: SIM115 (closed with the process)
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _stop(process: subprocess.Popen) -> int:
+    """SIGTERM, as Kubernetes stops a pod (killed if it does not end); the exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    return process.returncode
+
+
+def test_events_from_kafka_reach_the_api_process_within_a_second(
+    kafka_broker, kafka_topic, redis_server, redis_key_prefix, tmp_path
+):
+    artifacts = tmp_path / "artifacts"
+    write_bundle(artifacts, "v1")
+    port = free_port()
+    env = os.environ | {
+        "NOWREC_STORE_BACKEND": "redis",
+        "NOWREC_REDIS_URL": redis_server.url,
+        "NOWREC_REDIS_KEY_PREFIX": redis_key_prefix,
+        "NOWREC_KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap,
+        "NOWREC_KAFKA_TOPIC": kafka_topic,
+        "NOWREC_KAFKA_GROUP_ID": unique_name("group"),
+        "NOWREC_CONSUMER_METRICS_PORT": "0",
+        "NOWREC_RELOAD_INTERVAL_S": "0",
+        "NOWREC_MODE": "production",
+        "NOWREC_API_TOKEN": "e2e-token-0123456789",
+    }
+    consumer_log, api_log = tmp_path / "consumer.log", tmp_path / "api.log"
+    consumer = _start(["-m", "serving.consumer"], env, consumer_log)
+    api = _start(
+        ["-m", "serving", "--port", str(port), "--artifacts", str(artifacts)], env, api_log
+    )
+    producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all", linger_ms=0)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=5) as http:
+
+            def ready() -> bool:
+                for process, log in ((api, api_log), (consumer, consumer_log)):
+                    assert process.poll() is None, log.read_text()[-3000:]
+                try:
+                    return http.get("/readyz").status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            def session_events(session: str) -> int:
+                r = http.get(
+                    "/v1/recommendations",
+                    params={"session_id": session, "product_id": "c0_i3", "k": 5},
+                )
+                assert r.status_code == 200, r.text
+                return r.json()["session_events"]
+
+            def produce(session: str, *products: str) -> float:
+                now = time.time()
+                futures = [
+                    producer.send(
+                        kafka_topic,
+                        encode(ViewEvent(session_id=session, product_id=p, ts=now + n / 1000)),
+                        key=session.encode(),
+                    )
+                    for n, p in enumerate(products)
+                ]
+                for f in futures:
+                    f.get(10)
+                return time.monotonic()
+
+            wait_until(ready, "the API process to be ready", timeout_s=120)
+            # The consumer joins its group first (seconds); a warm-up session shows it is in.
+            produce("warm-up", "c0_i1")
+            wait_until(lambda: session_events("warm-up") == 1, "the consumer to apply events", 60)
+
+            produced = produce("shopper", "c0_i30", "c0_i31", "c0_i32")
+            wait_until(lambda: session_events("shopper") == 3, "the events in the API", 10)
+            elapsed = time.monotonic() - produced
+            print(f"produced -> visible in the API: {elapsed * 1000:.0f} ms")
+            body = http.get(
+                "/v1/recommendations",
+                params={"session_id": "shopper", "product_id": "c0_i3", "k": 5},
+            ).json()
+            assert body["strategy"] == "session" and body["degraded"] is False
+            seen = {"c0_i30", "c0_i31", "c0_i32"}
+            assert not seen & {i["product_id"] for i in body["items"]}  # seen ones excluded
+            assert elapsed <= 1.0, f"events took {elapsed:.3f} s to show in recommendations"
+    finally:
+        producer.close()
+        codes = {"api": _stop(api), "consumer": _stop(consumer)}  # both, whatever happened
+    # uvicorn shuts down gracefully, then re-raises the signal it caught (status -15).
+    assert codes["api"] in (0, -signal.SIGTERM), api_log.read_text()[-3000:]
+    assert codes["consumer"] == 0, consumer_log.read_text()[-3000:]
+    assert "Application shutdown complete" in api_log.read_text()
+    assert "consumer stopped after" in consumer_log.read_text()

@@ -1,0 +1,379 @@
+"""The HTTP API in process (TestClient, memory store): every route, its errors and limits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ConfigError
+from serving.app import create_app
+from tests.api_support import AUTH, TOKEN, api_client, api_settings, metric_value, write_bundle
+from tests.fixtures_kafka import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = 1_700_000_000
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("artifacts")
+    write_bundle(root, "v1")
+    return root
+
+
+@pytest.fixture
+def client(artifacts):
+    with api_client(artifacts) as c:
+        yield c
+
+
+def views(session_id: str, *products: str) -> dict:
+    return {
+        "events": [
+            {"session_id": session_id, "product_id": p, "ts": T0 + n}
+            for n, p in enumerate(products)
+        ]
+    }
+
+
+def error_of(response) -> str:
+    body = response.json()
+    assert set(body) >= {"error", "message"}, body
+    return body["message"]
+
+
+# -- recommendations ------------------------------------------------------------------------
+
+
+def test_recommendations_for_the_current_product(client):
+    r = client.get("/v1/recommendations", params={"product_id": "c1_i4", "k": 7})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["model_version"] == "v1"
+    assert body["strategy"] == "item" and body["degraded"] is False
+    assert len(body["items"]) == 7
+    ids = [i["product_id"] for i in body["items"]]
+    assert "c1_i4" not in ids and all(i.startswith("c1_") for i in ids)
+    scores = [i["score"] for i in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+    assert body["items"][0]["reason"] == "because you are viewing c1_i4"
+
+
+def test_posted_events_shape_the_next_recommendation(client):
+    r = client.post("/v1/events", json=views("s1", "c0_i30", "c0_i3"), headers=AUTH)
+    assert r.status_code == 200
+    assert r.json() == {"mode": "embedded", "accepted": 2, "applied": 2, "duplicates": 0}
+    body = client.get("/v1/recommendations", params={"session_id": "s1", "k": 5}).json()
+    assert body["strategy"] == "session" and body["session_events"] == 2
+    first = body["items"][0]
+    assert first["product_id"] == "c0_i17"  # the planted successor of c0_i3
+    assert first["because"] == "c0_i3" and first["reason"] == "because you viewed c0_i3"
+    assert not {"c0_i30", "c0_i3"} & {i["product_id"] for i in body["items"]}
+    kept = client.get(
+        "/v1/recommendations", params={"session_id": "s1", "k": 100, "exclude_seen": "false"}
+    ).json()
+    assert "c0_i30" in {i["product_id"] for i in kept["items"]}
+    # the same events again change nothing
+    again = client.post("/v1/events", json=views("s1", "c0_i30", "c0_i3"), headers=AUTH).json()
+    assert (again["applied"], again["duplicates"]) == (0, 2)
+
+
+def test_unknown_products_fall_back_to_popular(client):
+    body = client.get("/v1/recommendations", params={"product_id": "nope", "k": 3}).json()
+    assert body["strategy"] == "popular" and body["unknown_items"] == 1
+    assert len(body["items"]) == 3 and body["items"][0]["reason"] == "popular right now"
+
+
+def test_category_filter(client):
+    body = client.get(
+        "/v1/recommendations", params={"product_id": "c0_i1", "category": "toys", "k": 10}
+    ).json()
+    assert body["items"] and all(i["product_id"].startswith("c1_") for i in body["items"])
+    none = client.get("/v1/recommendations", params={"category": "no such", "k": 10}).json()
+    assert none["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "where"),
+    [
+        ({"k": 0}, "query parameter k"),
+        ({"k": 10**6}, "query parameter k"),
+        ({"k": "ten"}, "query parameter k"),
+        ({"product_id": "x" * 65}, "query parameter product_id"),
+        ({"session_id": "has space"}, "query parameter session_id"),
+        ({"product_id": ""}, "query parameter product_id"),
+        ({"exclude_seen": "maybe"}, "query parameter exclude_seen"),
+        ({"category": ["a"] * 21}, "query parameter category"),
+    ],
+)
+def test_recommendation_inputs_are_bounded(client, params, where):
+    r = client.get("/v1/recommendations", params=params)
+    assert r.status_code == 422
+    assert error_of(r).startswith(where)
+    assert r.json()["details"][0]["where"] == where
+
+
+# -- products -------------------------------------------------------------------------------
+
+
+def test_similar_products(client):
+    body = client.get("/v1/products/c0_i5/similar", params={"k": 4}).json()
+    assert body["product_id"] == "c0_i5" and body["model_version"] == "v1"
+    ids = [i["product_id"] for i in body["items"]]
+    assert len(ids) == 4 and "c0_i5" not in ids and all(i.startswith("c0_") for i in ids)
+    assert body["items"][0]["reason"] == "similar to c0_i5"
+
+
+def test_similar_errors(client):
+    r = client.get("/v1/products/nope/similar")
+    assert r.status_code == 404
+    assert "unknown product 'nope'" in error_of(r) and "PUT /v1/products/nope" in error_of(r)
+    assert client.get("/v1/products/c0_i5/similar", params={"k": 0}).status_code == 422
+    assert client.get("/v1/products/c0_i5/similar", params={"k": 101}).status_code == 422
+    assert client.get("/v1/products/bad%20id/similar").status_code == 422
+
+
+def test_product_lookup(client):
+    body = client.get("/v1/products/c0_i5").json()
+    assert body["category"] == "sofas" and body["trained"] is True and body["available"]
+    assert client.get("/v1/products/nope").status_code == 404
+
+
+def test_new_product_is_recommended_and_similar_at_once(client):
+    put = client.put(
+        "/v1/products/new-toy",
+        json={"category": "toys", "brand": "brand1", "price": 40.0, "title": "toys item 5"},
+        headers=AUTH,
+    )
+    assert put.status_code == 201
+    assert put.json()["created"] is True and put.json()["trained"] is False
+    # it has neighbours of its own category
+    similar = client.get("/v1/products/new-toy/similar", params={"k": 10}).json()
+    assert all(i["product_id"].startswith("c1_") for i in similar["items"])
+    current = client.get("/v1/recommendations", params={"product_id": "new-toy"}).json()
+    assert current["strategy"] == "cold_start"
+    assert all(i["product_id"].startswith("c1_") for i in current["items"])
+    # and it is recommended to others: beside its category, never to the other one
+    toys = client.get("/v1/products/c1_i5/similar", params={"k": 100}).json()
+    assert "new-toy" in [i["product_id"] for i in toys["items"]]
+    sofas = client.get("/v1/products/c0_i5/similar", params={"k": 40}).json()
+    assert "new-toy" not in [i["product_id"] for i in sofas["items"]]
+    # a second PUT updates it: fields sent change, null clears, the others stay
+    again = client.put("/v1/products/new-toy", json={"price": 41.5, "brand": None}, headers=AUTH)
+    assert again.status_code == 200 and again.json()["created"] is False
+    body = again.json()
+    assert (body["price"], body["brand"], body["title"]) == (41.5, None, "toys item 5")
+
+
+def test_unavailable_product_disappears_at_once(client):
+    before = client.get("/v1/recommendations", params={"product_id": "c1_i8", "k": 5}).json()
+    gone = before["items"][0]["product_id"]
+    r = client.put(f"/v1/products/{gone}", json={"available": False}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["available"] is False
+    assert r.json()["category"] == "toys"  # what was not sent stays
+    assert r.json()["brand"].startswith("brand") and r.json()["title"].startswith("toys item")
+    after = client.get("/v1/recommendations", params={"product_id": "c1_i8", "k": 100}).json()
+    assert gone not in [i["product_id"] for i in after["items"]]
+    similar = client.get("/v1/products/c1_i8/similar", params={"k": 100}).json()
+    assert gone not in [i["product_id"] for i in similar["items"]]
+    client.put(f"/v1/products/{gone}", json={"available": True}, headers=AUTH)
+    back = client.get("/v1/recommendations", params={"product_id": "c1_i8", "k": 100}).json()
+    assert gone in [i["product_id"] for i in back["items"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"price": -1}, "body price"),
+        ({"price": "cheap"}, "body price"),
+        ({"category": ""}, "body category"),
+        ({"title": "x" * 513}, "body title"),
+        ({"available": "sometimes"}, "body available"),
+        ({"colour": "red"}, "body colour"),
+    ],
+)
+def test_product_metadata_is_validated(client, body, where):
+    r = client.put("/v1/products/p1", json=body, headers=AUTH)
+    assert r.status_code == 422 and error_of(r).startswith(where)
+
+
+def test_non_finite_price_is_refused(client):
+    r = client.put(
+        "/v1/products/p1",
+        content=b'{"price": NaN}',
+        headers=AUTH | {"Content-Type": "application/json"},
+    )
+    assert r.status_code in (400, 422)
+    assert client.get("/v1/products/p1").status_code == 404
+
+
+# -- events ---------------------------------------------------------------------------------
+
+
+def test_event_errors_say_what_is_wrong(client):
+    malformed = client.post(
+        "/v1/events", content=b'{"events": [', headers=AUTH | {"Content-Type": "application/json"}
+    )
+    assert malformed.status_code == 400 and "malformed JSON" in error_of(malformed)
+    no_type = client.post("/v1/events", content=b"{}", headers=AUTH)
+    assert no_type.status_code == 422 and "Content-Type: application/json" in error_of(no_type)
+    empty = client.post("/v1/events", json={"events": []}, headers=AUTH)
+    assert empty.status_code == 422 and error_of(empty).startswith("body events")
+    bad = client.post(
+        "/v1/events",
+        json={"events": [{"session_id": "s", "productId": "p", "ts": "2024-01-01"}]},
+        headers=AUTH,
+    )
+    message = error_of(bad)
+    assert bad.status_code == 422
+    assert "body events.0.product_id: required and missing" in message
+    assert "body events.0.productId: unknown field" in message
+    assert "has no timezone" in message
+    millis = client.post("/v1/events", json=views("s", "p") | {}, headers=AUTH)
+    assert millis.status_code == 200
+    ms = {"events": [{"session_id": "s", "product_id": "p", "ts": T0 * 1000}]}
+    assert "milliseconds" in error_of(client.post("/v1/events", json=ms, headers=AUTH))
+
+
+def test_oversize_bodies_get_413(artifacts):
+    with api_client(artifacts, max_body_bytes=2048, max_batch_events=3) as client:
+        big = {"events": [{"session_id": "s", "product_id": "p" * 60, "ts": T0}] * 40}
+        r = client.post("/v1/events", json=big, headers=AUTH)
+        assert r.status_code == 413 and "2048-byte limit" in error_of(r)
+
+        def chunks():  # no Content-Length: counted as it arrives
+            yield b'{"events": ['
+            for _ in range(100):
+                yield b'{"session_id": "s", "product_id": "p", "ts": 1700000000},'
+
+        r = client.post(
+            "/v1/events", content=chunks(), headers=AUTH | {"Content-Type": "application/json"}
+        )
+        assert r.status_code == 413 and "2048-byte limit" in error_of(r)
+        four = client.post("/v1/events", json=views("s", "a", "b", "c", "d"), headers=AUTH)
+        assert four.status_code == 413 and "3-event limit" in error_of(four)
+        metrics = client.get("/metrics").text
+        assert (
+            metric_value(
+                metrics, 'nowrec_http_requests_total{method="POST",route="unmatched",status="413"}'
+            )
+            + metric_value(
+                metrics, 'nowrec_http_requests_total{method="POST",route="/v1/events",status="413"}'
+            )
+            == 3
+        )
+
+
+def test_kafka_mode_without_a_broker_answers_503(artifacts):
+    unreachable = f"127.0.0.1:{free_port()}"
+    with api_client(
+        artifacts,
+        events_mode="kafka",
+        kafka_bootstrap_servers=unreachable,
+        kafka_request_timeout_ms=1000,
+    ) as client:
+        r = client.post("/v1/events", json=views("s", "p"), headers=AUTH)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        assert unreachable in error_of(r)
+        # recommendations do not need Kafka
+        assert client.get("/v1/recommendations", params={"product_id": "c0_i1"}).status_code == 200
+
+
+# -- auth -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/events", views("s", "p")),
+        ("PUT", "/v1/products/p9", {"category": "toys"}),
+        ("POST", "/v1/admin/reload", None),
+        ("GET", "/v1/admin/model", None),
+    ],
+)
+def test_writes_and_admin_need_the_token(client, method, path, body):
+    missing = client.request(method, path, json=body)
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
+    assert "Authorization: Bearer" in error_of(missing)
+    basic = client.request(method, path, json=body, headers={"Authorization": "Basic eDp5"})
+    assert basic.status_code == 401
+    wrong = client.request(method, path, json=body, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 403 and error_of(wrong) == "invalid bearer token"
+    right = client.request(method, path, json=body, headers=AUTH)
+    assert right.status_code in (200, 201), right.text
+
+
+def test_development_mode_without_a_token_leaves_writes_open(artifacts):
+    with api_client(artifacts, api_token=None) as client:
+        assert client.post("/v1/events", json=views("s", "p")).status_code == 200
+
+
+def test_production_mode_refuses_to_start_without_a_token(artifacts):
+    with pytest.raises(ConfigError, match="NOWREC_API_TOKEN"):
+        create_app(api_settings(artifacts, mode="production", api_token=None))
+    create_app(api_settings(artifacts, mode="production"))  # with the token it starts
+    result = subprocess.run(
+        [sys.executable, "-m", "serving", "--artifacts", str(artifacts)],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "NOWREC_MODE": "production"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "production mode needs a bearer token" in result.stderr
+
+
+def test_short_tokens_are_refused(artifacts):
+    with pytest.raises(ValueError, match="api_token"):
+        api_settings(artifacts, api_token="short")
+    assert len(TOKEN) >= 16
+
+
+# -- health, metrics, errors ----------------------------------------------------------------
+
+
+def test_health_readiness_and_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["ready"] is True and ready.json()["model_version"] == "v1"
+    assert ready.json()["checks"]["session_store"]["ok"] is True
+    client.get("/v1/recommendations", params={"product_id": "c0_i2"})
+    client.get("/v1/products/c0_i2/similar")
+    text = client.get("/metrics").text
+    assert 'nowrec_model_info{bundle="v1",version="v1"} 1.0' in text
+    route = 'route="/v1/recommendations"'
+    assert metric_value(text, f'nowrec_http_request_duration_seconds_count{{method="GET",{route}}}')
+    assert metric_value(text, 'nowrec_recommendations_total{degraded="false",strategy="item"}')
+    assert metric_value(text, 'nowrec_recommendations_total{degraded="false",strategy="similar"}')
+    similar = 'method="GET",route="/v1/products/{product_id}/similar",status="200"'
+    assert metric_value(text, f"nowrec_http_requests_total{{{similar}}}") == 1
+    assert metric_value(text, 'nowrec_model_reloads_total{result="loaded"}') == 1
+    assert "nowrec_events_dead_lettered_total" in text and "nowrec_consumer_lag" in text
+
+
+def test_unknown_routes_and_methods_are_json(client):
+    r = client.get("/v2/nothing")
+    assert r.status_code == 404 and "/docs" in error_of(r)
+    r = client.delete("/v1/recommendations")
+    assert r.status_code == 405 and "DELETE" in error_of(r)
+
+
+def test_openapi_documents_every_route(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert set(paths) >= {
+        "/v1/recommendations",
+        "/v1/products/{product_id}/similar",
+        "/v1/products/{product_id}",
+        "/v1/events",
+        "/v1/admin/reload",
+        "/v1/admin/model",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    }
+    assert "/_bench/ceiling" not in paths
