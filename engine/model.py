@@ -109,7 +109,8 @@ class RecommenderModel:
         self.popular, self.popular_by_category = top_by_category(
             self.popularity, state.categories[: catalog.n_trained]
         )
-        self.popular_rows = self.popular.astype(np.int32)
+        self.popular_rows = self.popular.astype(np.int64)
+        self.no_vectors = np.empty((0, vectors.dim), np.float32)
         n = catalog.n_trained
         meta = [state.metadata_of(r) or ProductMetadata() for r in range(n)]
         self.cold_start = ColdStart(

@@ -97,30 +97,3 @@ class RankerParams:
             "recent_share": self.recent_share,
             "weights": None if self.weights is None else dict(self.weights),
         }
-
-
-def _scaled(x: np.ndarray) -> np.ndarray:
-    top = float(x.max()) if len(x) else 0.0
-    return x / top if top > 0 else x
-
-
-def feature_matrix(
-    related: np.ndarray,
-    neighbours: np.ndarray,
-    repeat: np.ndarray,
-    embedding: np.ndarray,
-    log_popularity: np.ndarray,
-    log_recent_popularity: np.ndarray,
-    is_last: np.ndarray,
-    same_category_as_last: np.ndarray,
-    category_share: np.ndarray,
-    successor: np.ndarray,
-) -> np.ndarray:
-    """The ``(n_candidates, len(FEATURES))`` matrix from the raw per-candidate signals."""
-    rel, nb = _scaled(related), _scaled(neighbours)
-    cols = (
-        rel, nb, repeat, embedding, log_popularity, log_recent_popularity, is_last,
-        same_category_as_last, category_share, np.log(rel + 1e-3), np.log(nb + 1e-3), successor,
-        np.log(successor + 1e-3), (repeat > 0), np.log(related + 1e-4), np.log(neighbours + 1e-2),
-    )  # fmt: skip
-    return np.stack(cols, axis=1).astype(np.float32)

@@ -23,25 +23,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.candidate_stage import candidate_features, rank_and_filter
 from engine.errors import ConfigError
 from engine.model import RecommenderModel
-from engine.ranking import feature_matrix
 from engine.session import SessionEvent, WeighedSession, as_events, weigh_session
-from engine.session_knn import session_knn_scores
-from engine.signals import (
-    NEIGHBOURS,
-    RELATED,
-    REPEATS,
-    SUCCESSORS,
-    ScratchPool,
-    add_candidates,
-    add_items,
-    add_rows,
-    row_contributions,
-    take_top,
-)
+from engine.signals import ScratchPool, strongest_sources
 
 MAX_K = 100
+NO_ROWS = np.empty(0, np.int64)
+NO_FLAGS = np.empty(0, np.bool_)
 
 
 @dataclass(frozen=True)
@@ -129,12 +119,13 @@ class SessionRecommender:
         else:
             strategy = "cold_start"
         cand, features = self.candidates(ws, rows, kinds, trained, state)
-        seen = ws.rows if filters.exclude_seen else np.empty(0, np.int64)
-        keep = self._filter_mask(cand, filters, state, current_row, seen)
-        cand = cand[keep]
-        scores = features[keep] @ m.params.ranking.weight_vector
-        top = self._top(cand, scores, k)
-        rec_rows, rec_scores = cand[top], scores[top]
+        seen = ws.rows if filters.exclude_seen else NO_ROWS
+        rec_rows, rec_scores = rank_and_filter(
+            cand, features, m.params.ranking.weight_vector, state.available,
+            -1 if current_row is None else current_row, seen,
+            self._allowed_categories(filters, state), state.categories,
+            self._excluded_rows(filters, state), k,
+        )  # fmt: skip
         rec_rows, rec_scores = self._pad(rec_rows, rec_scores, k, filters, state, current_row, seen)
         because = self._because(ws, rec_rows, state)
         return Recommendation(
@@ -170,81 +161,33 @@ class SessionRecommender:
 
         ``rows``/``kinds``: the session's known rows and event types, oldest first; ``ws``: the
         same, weighed; ``trained``: which of ``ws.rows`` are trained items. Public so that the
-        batch pipeline can learn the ranker on exactly the features the service computes.
+        batch pipeline learns the ranker on exactly the features the service computes.
         """
         m = self.model
         rp = m.params.ranking
+        kp = m.session_knn.params
         sc = self._scratch.get()
-        buf, touched = sc.signals, sc.touched
-        n = [0, 0, 0, 0]
-        t_rows, t_recency, t_decayed = self._warm_rows(ws, trained, state)
-        cv = m.covisitation
-        if len(t_rows):
-            rel = cv.related
-            n[RELATED] = add_rows(
-                rel.indptr, rel.indices, rel.weights, t_rows, t_recency, buf[RELATED],
-                touched[RELATED], 0,
-            )  # fmt: skip
-            kn = m.session_knn
-            p = kn.params
-            n[NEIGHBOURS] = session_knn_scores(
-                t_rows, t_decayed, kn.indptr, kn.indices, kn.inv_ptr, kn.inv_sessions,
-                kn.inv_positions, p.sample, p.k, p.distance_decay, p.backward_weight,
-                p.length_norm, p.idf_power, p.recency_sessions, sc.session_sim,
-                sc.session_shared, sc.session_touched, buf[NEIGHBOURS], touched[NEIGHBOURS], 0,
-            )  # fmt: skip
-            newest, share = self._newest_warm(ws, state)
-            su = cv.successors
-            n[SUCCESSORS] = add_rows(
-                su.indptr, su.indices, su.weights, newest, share, buf[SUCCESSORS],
-                touched[SUCCESSORS], 0,
-            )  # fmt: skip
-        occurrences = np.asarray(rows, dtype=np.int64)
-        ages = np.arange(len(occurrences) - 1, -1, -1)
-        n[REPEATS] = add_items(
-            occurrences, (rp.repeat_decay**ages).astype(np.float32), buf[REPEATS],
-            touched[REPEATS], 0,
-        )  # fmt: skip
-        # candidate list: the session's items, the strongest of each generator, then popular
-        mark, cand = sc.mark, sc.cand
-        nc = add_candidates(ws.rows.astype(np.int32), mark, cand, 0, len(mark))
-        nc = take_top(
-            buf[RELATED], touched[RELATED], n[RELATED], rp.related_candidates, mark, cand, nc
-        )
-        nc = take_top(
-            buf[NEIGHBOURS], touched[NEIGHBOURS], n[NEIGHBOURS], rp.neighbour_candidates, mark,
-            cand, nc,
-        )  # fmt: skip
+        warm, recency, decayed = self._warm_rows(ws, trained, state)
+        newest, share = self._newest_warm(ws, state)
         session_vec = m.session_vector(ws, state)
+        found = np.empty(0, np.int64)
         if rp.embedding_candidates > 0:
             fetch = min(rp.embedding_candidates, m.next_index_ef)
             found, _ = self._search(m.next_index, m.next_exact, session_vec, fetch, state, "ip")
-            nc = add_candidates(found.astype(np.int32), mark, cand, nc, len(mark))
-        nc = add_candidates(m.popular_rows, mark, cand, nc, rp.min_candidates + len(ws))
-        c = cand[:nc].astype(np.int64)
-        cats = state.categories[c]
-        session_cats = state.categories[ws.rows]
-        last_cat = session_cats[0]
-        valid = session_cats >= 0
-        share = (
-            (cats[:, None] == session_cats[None, valid]).sum(axis=1) / max(int(valid.sum()), 1)
-            if valid.any()
-            else np.zeros(nc)
-        )
-        features = feature_matrix(
-            related=buf[RELATED, c],
-            neighbours=buf[NEIGHBOURS, c],
-            repeat=buf[REPEATS, c],
-            embedding=m.output_vectors(c, state) @ session_vec,
-            log_popularity=m.log_popularity_of(c),
-            log_recent_popularity=m.log_recent_popularity_of(c),
-            is_last=(c == ws.rows[0]),
-            same_category_as_last=(cats == last_cat) & (last_cat >= 0),
-            category_share=share,
-            successor=buf[SUCCESSORS, c],
-        )
-        sc.clear(n, c)
-        return c, features
+        rel, suc, kn = m.covisitation.related, m.covisitation.successors, m.session_knn
+        new_vout = state.new_vectors_out if state.new_vectors_out is not None else m.no_vectors
+        return candidate_features(
+            ws.rows, warm, recency, decayed, newest, share,
+            np.asarray(rows, dtype=np.int64), rp.repeat_decay, found,
+            rel.indptr, rel.indices, rel.weights, suc.indptr, suc.indices, suc.weights,
+            kn.indptr, kn.indices, kn.inv_ptr, kn.inv_sessions, kn.inv_positions, kp.sample,
+            kp.k, kp.distance_decay, kp.backward_weight, kp.length_norm, kp.idf_power,
+            kp.recency_sessions, rp.related_candidates, rp.neighbour_candidates,
+            m.popular_rows, rp.min_candidates, state.categories, m.log_popularity,
+            m.log_recent_popularity, m.catalog.n_trained, m.vectors.output, new_vout,
+            session_vec.astype(np.float32), sc.signals, sc.touched, sc.mark, sc.cand,
+            sc.session_sim, sc.session_shared, sc.session_touched,
+        )  # fmt: skip
 
     def _newest_warm(self, ws: WeighedSession, state) -> tuple[np.ndarray, np.ndarray]:
         """The newest session row, or the warm products a new (cold) product stands for."""
@@ -289,6 +232,27 @@ class SessionRecommender:
             rows = np.concatenate([rows, take + m.catalog.n_trained])
             scores = np.concatenate([scores, s[take]])
         return rows, scores
+
+    @staticmethod
+    def _allowed_categories(filters: Filters, state) -> np.ndarray:
+        if filters.categories is None:
+            return NO_FLAGS
+        flags = np.zeros(len(state.category_names), dtype=np.bool_)
+        for c in filters.categories:
+            k = state.category_index.get(c)
+            if k is not None:
+                flags[k] = True
+        if not flags.any():
+            # no known category: nothing can pass (an empty array would mean "any")
+            return np.zeros(max(len(flags), 1), dtype=np.bool_)
+        return flags
+
+    @staticmethod
+    def _excluded_rows(filters: Filters, state) -> np.ndarray:
+        if not filters.exclude:
+            return NO_ROWS
+        rows = (state.row_of(str(i)) for i in filters.exclude)
+        return np.array([r for r in rows if r is not None], dtype=np.int64)
 
     def _filter_mask(self, cand, filters: Filters, state, current_row, seen) -> np.ndarray:
         keep = state.available[cand].copy()
@@ -351,28 +315,21 @@ class SessionRecommender:
         )
 
     def _because(self, ws: WeighedSession, rec_rows: np.ndarray, state) -> list[str | None]:
-        """Per recommended item, the session item that contributed most to it."""
+        """Per recommended item, the session item that contributed most to it: the strongest
+        weighted co-visitation link, else the closest by embedding (input . output)."""
         if len(rec_rows) == 0:
             return []
         m = self.model
-        scratch = self._scratch.get()
-        pos = scratch.targets_pos
-        pos[rec_rows] = np.arange(1, len(rec_rows) + 1, dtype=np.int32)
-        trained = ws.rows < m.catalog.n_trained
         rel = m.covisitation.related
-        cov = np.zeros((len(rec_rows), len(ws)), np.float32)
-        cov[:, trained] = row_contributions(
-            rel.indptr, rel.indices, rel.weights, ws.rows[trained], ws.recency[trained],
-            pos, len(rec_rows),
+        n = m.catalog.n_trained
+        session_in = m.input_vectors(ws.rows, state)
+        rec_out = m.output_vectors(rec_rows, state)
+        best = strongest_sources(
+            rel.indptr, rel.indices, rel.weights, ws.rows, ws.recency, n, rec_rows,
+            rec_out, session_in, self._scratch.get().targets_pos,
         )  # fmt: skip
-        pos[rec_rows] = 0
-        emb = (m.output_vectors(rec_rows, state) @ m.input_vectors(ws.rows, state).T) * ws.recency
-        best = np.where(cov.max(axis=1) > 0, cov.argmax(axis=1), emb.argmax(axis=1))
-        out = []
-        for rec, b in zip(rec_rows, best, strict=True):
-            src = int(ws.rows[b])
-            out.append(state.id_of(src) if src != rec else state.id_of(int(rec)))
-        return out
+        ids = state.id_of
+        return [ids(int(ws.rows[b])) for b in best]
 
 
 def recommend_many(

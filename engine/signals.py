@@ -86,16 +86,48 @@ def add_candidates(items, mark, cand, n_cand, limit):
 
 
 @nb.njit(cache=True)
-def row_contributions(indptr, indices, values, rows, weights, targets_pos, n_targets):
-    """``C[t, a] = weights[a] * M[rows[a], target t]``; ``targets_pos[item]`` is t+1 or 0."""
-    c = np.zeros((n_targets, len(rows)), np.float32)
+def strongest_sources(
+    indptr, indices, values, rows, weights, n_trained, targets, target_out, rows_in, targets_pos
+):  # fmt: skip
+    """For each target, the index (into ``rows``) of the row contributing most to it: itself
+    when it is in ``rows``, else the largest ``weights[a] * M[rows[a], target]``, else the
+    largest ``weights[a] * (rows_in[a] . target_out[t])``. ``targets_pos`` is scratch, left
+    zeroed."""
+    n_t = len(targets)
+    best = np.full(n_t, -1, np.int64)
+    best_v = np.zeros(n_t, np.float32)
+    for t in range(n_t):
+        targets_pos[targets[t]] = t + 1
+    for a in range(len(rows)):
+        t = targets_pos[rows[a]]
+        if t > 0:  # viewed in this session: it is its own reason
+            best_v[t - 1] = np.inf
+            best[t - 1] = a
     for a in range(len(rows)):
         r = rows[a]
+        if r >= n_trained:
+            continue
         for p in range(indptr[r], indptr[r + 1]):
             t = targets_pos[indices[p]]
             if t > 0:
-                c[t - 1, a] += weights[a] * values[p]
-    return c
+                v = weights[a] * values[p]
+                if v > best_v[t - 1]:
+                    best_v[t - 1] = v
+                    best[t - 1] = a
+    for t in range(n_t):
+        targets_pos[targets[t]] = 0
+        if best[t] >= 0:
+            continue
+        top = -np.inf
+        for a in range(len(rows)):
+            v = 0.0
+            for d in range(rows_in.shape[1]):
+                v += rows_in[a, d] * target_out[t, d]
+            v *= weights[a]
+            if v > top:
+                top = v
+                best[t] = a
+    return best
 
 
 class Scratch:
