@@ -38,13 +38,14 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install --requirement requirements.txt
 
 # Then the project itself (not editable: the runtime stage has no source tree). pip compiles
-# the .pyc files here, so the read-only runtime never needs to write them.
+# the .pyc files here, so the read-only runtime never needs to write them. The import check
+# runs with -P: the installed packages, not the source tree in the working directory.
 COPY engine ./engine
 COPY pipelines ./pipelines
 COPY serving ./serving
 RUN pip install --no-deps . \
     && pip check \
-    && python -c "import hnswlib, numba, serving.app, pipelines.cli"
+    && python -P -c "import hnswlib, numba, serving.app, pipelines.cli"
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -131,7 +131,7 @@ def test_every_object_validates_against_the_kubernetes_schemas(objects):
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         except ValidationError as exc:
             path = ".".join(str(p) for p in exc.path)
-            pytest.fail(f"{name}: {path}: {exc.message}")
+            pytest.fail(f"{name}: {path}: {exc.message}", pytrace=False)
         validated += 1
     assert validated >= len(required)
 
