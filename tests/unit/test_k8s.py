@@ -81,9 +81,14 @@ def is_custom_resource(obj: dict) -> bool:
     return obj["apiVersion"].split("/")[0] in CUSTOM_RESOURCE_GROUPS
 
 
+def image_tag(image: str) -> str | None:
+    last = image.split("@")[0].rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
 def is_nowrec_image(image: str) -> bool:
-    repository = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image
-    return repository.rsplit("/", 1)[-1] == "nowrec"
+    last = image.split("@")[0].rsplit("/", 1)[-1]
+    return last.split(":", 1)[0] == "nowrec"
 
 
 def nowrec_containers(objects: list[dict]):
@@ -170,7 +175,8 @@ def test_images_are_pinned(objects, overlay):
     ours = {c["image"] for _, c in nowrec_containers(objects)}
     assert len(ours) == 1, f"one image for the API, the consumer and the job: {ours}"
     if overlay == "prod":
-        assert "dev" not in ours.pop()
+        tag = image_tag(ours.pop())
+        assert tag is None or "dev" not in tag, "prod runs a release"
 
 
 # -- the API -------------------------------------------------------------------------------
