@@ -54,6 +54,10 @@ def artifacts_path(location: str) -> Path:
     return Path(unquote(parsed.path))
 
 
+class NoModelError(BundleError):
+    """No bundle has been loaded yet (the service waits for the first one)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ServedModel:
     """One loaded model version and what requests need from it (immutable)."""
@@ -138,7 +142,10 @@ class ModelManager:
         """The model serving now (read it once per request)."""
         served = self._current
         if served is None:
-            raise BundleError("no model loaded yet")
+            raise NoModelError(
+                f"no model is loaded yet: waiting for the first bundle in {self.artifacts} "
+                "(run the training job)"
+            )
         return served
 
     @property

@@ -202,6 +202,20 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(
         default=500, ge=1, le=1000, description="Most events in one POST /v1/events."
     )
+    wait_for_model: bool = Field(
+        default=False,
+        description="Start even when the artifacts hold no servable bundle yet, and load the "
+        "first one the reload watcher finds (not ready, and 503 on model routes, until then). "
+        "Off: exit with a clear error at start-up (what `make serve` wants); on in Kubernetes, "
+        "where the API may start before the first training run has finished.",
+    )
+    ready_requires_store: bool = Field(
+        default=True,
+        description="When the session store does not answer, /readyz reports it and answers "
+        "503 (true) or reports it and still answers 200 (false: every pod keeps serving "
+        "degraded answers from the current product instead of all leaving the Service at "
+        "once during a Redis outage).",
+    )
     store_retry_after_s: float = Field(
         default=1.0,
         ge=0,

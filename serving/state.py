@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
+from engine.errors import BundleError
 from serving.api_metrics import ApiMetrics
 from serving.consumer import SessionEventConsumer
 from serving.metrics import LiveMetrics
@@ -66,7 +67,12 @@ class AppState:
             api_metrics,
             new_products_capacity=settings.new_products_capacity,
         )
-        models.load_initial()
+        try:
+            models.load_initial()
+        except BundleError as exc:
+            if not settings.wait_for_model or settings.reload_interval_s <= 0:
+                raise
+            log.warning("no model yet (%s); waiting for the first bundle to be published", exc)
         store = make_session_store(settings)
         sessions = SessionReader(store, live_metrics, retry_after_s=settings.store_retry_after_s)
         return cls(settings, models, store, sessions, live_metrics, api_metrics, registry)

@@ -30,7 +30,7 @@ StateDep = Annotated[AppState, Depends(get_state)]
 
 async def get_served(state: StateDep) -> ServedModel:
     """The model serving now, read once so the whole request uses one version."""
-    return state.models.current
+    return state.models.current  # NoModelError (503) while waiting for the first bundle
 
 
 ServedDep = Annotated[ServedModel, Depends(get_served)]

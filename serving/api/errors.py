@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from serving.model_manager import NoModelError
+
 log = logging.getLogger("nowrec.api")
 
 _MAX_INPUT_CHARS = 60
@@ -146,6 +148,10 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     return error_response(status, message, headers=getattr(exc, "headers", None))
 
 
+async def _no_model(request: Request, exc: NoModelError) -> JSONResponse:
+    return error_response(503, str(exc), code="no_model", headers={"Retry-After": "10"})
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(
@@ -157,4 +163,5 @@ def install_error_handlers(app: FastAPI) -> None:
     """Make every error response of ``app`` an :class:`ErrorOut`."""
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(NoModelError, _no_model)
     app.add_exception_handler(Exception, _unexpected)

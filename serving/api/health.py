@@ -53,7 +53,8 @@ def readyz(state: StateDep, response: Response) -> ReadyOut:
         else:
             detail = f"lag {consumer.lag if consumer.lag is not None else 'unknown'} events"
         checks["consumer"] = CheckOut(ok=alive and consumer.assigned.is_set(), detail=detail)
-    ready = all(c.ok for c in checks.values())
+    required = {n for n in checks if n != "session_store" or state.settings.ready_requires_store}
+    ready = all(c.ok for n, c in checks.items() if n in required)
     if not ready:
         response.status_code = 503
     return ReadyOut(ready=ready, model_version=version, checks=checks)

@@ -57,6 +57,13 @@ def test_redis_outage_degrades_and_recovers(artifacts, fault_redis_server, redis
         assert ready.status_code == 503
         assert ready.json()["checks"]["session_store"]["ok"] is False
         assert "unavailable" in ready.json()["checks"]["session_store"]["detail"]
+        state = client.app.state.nowrec
+        strict = state.settings
+        state.settings = strict.model_copy(update={"ready_requires_store": False})
+        lenient = client.get("/readyz")  # the Kubernetes choice: stay in the Service, degraded
+        assert lenient.status_code == 200 and lenient.json()["ready"] is True
+        assert lenient.json()["checks"]["session_store"]["ok"] is False
+        state.settings = strict
         refused = post_views(client, "s1", "c0_i32")
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
         assert "retry the request" in refused.json()["message"]

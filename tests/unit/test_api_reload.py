@@ -186,3 +186,21 @@ def test_artifacts_uri(artifacts):
         assert served_version(client) == "v1"
     with pytest.raises(ConfigError, match="local path or a file:// URI"):
         create_app(api_settings("gs://bucket/artifacts"))
+
+
+def test_waits_for_the_first_bundle_when_asked(tmp_path):
+    empty = tmp_path / "artifacts"
+    empty.mkdir()
+    with pytest.raises(BundleError), api_client(empty):  # the default: an error at start-up
+        pass
+    with api_client(empty, wait_for_model=True, reload_interval_s=0.05) as client:
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["model"]["ok"] is False
+        r = client.get("/v1/recommendations", params={"product_id": "c0_i1"})
+        assert r.status_code == 503 and r.headers["Retry-After"] == "10"
+        assert "run the training job" in r.json()["message"]
+        write_bundle(empty, "v1")
+        wait_until(lambda: client.get("/readyz").status_code == 200, "the first bundle")
+        r = client.get("/v1/recommendations", params={"product_id": "c0_i1", "k": 3})
+        assert r.status_code == 200 and r.json()["model_version"] == "v1"
