@@ -170,6 +170,33 @@ def switch_latest(root: str | os.PathLike, version: str) -> None:
     _fsync_dir(root)
 
 
+def list_versions(root: str | os.PathLike) -> list[str]:
+    """Bundle versions under an artifacts root, oldest first (names sort by time)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise BundleError(f"no artifacts root at {root}")
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+        and (p / MANIFEST).is_file()
+    )  # fmt: skip
+
+
+def prune_versions(root: str | os.PathLike, keep: int) -> list[str]:
+    """Remove all but the newest ``keep`` versions, never the one ``latest`` points at.
+    Returns the removed version names."""
+    if keep < 1:
+        raise BundleError("keep at least one version")
+    root = Path(root)
+    current = os.readlink(root / LATEST) if (root / LATEST).is_symlink() else None
+    versions = list_versions(root)
+    doomed = [v for v in versions[:-keep] if v != current]
+    for v in doomed:
+        shutil.rmtree(root / v)
+    return doomed
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

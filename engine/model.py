@@ -19,7 +19,7 @@ from engine.catalog import Catalog, CatalogState, ColdVectors, ProductMetadata
 from engine.coldstart import ColdStart, ColdStartParams
 from engine.corpus import NO_CATEGORY, SessionCorpus
 from engine.covisitation import CoVisitation, CoVisitationParams, SparseRows
-from engine.errors import BundleError
+from engine.errors import BundleError, IncompatibleBundleError
 from engine.index import ExactIndex, HnswIndex, HnswParams
 from engine.popularity import popularity_scores, recent_counts, top_by_category
 from engine.ranking import RankerParams
@@ -55,7 +55,18 @@ class ModelParams:
             "session": SessionWeights,
             "cold_start": ColdStartParams,
         }
-        return cls(**{k: kind(**d[k]) for k, kind in kinds.items() if k in d})
+        parts = {}
+        for k, kind in kinds.items():
+            if k not in d:
+                continue
+            try:
+                parts[k] = kind(**d[k])
+            except TypeError as exc:
+                raise IncompatibleBundleError(
+                    f"the bundle's {k} parameters do not fit this engine ({exc}): it was "
+                    "written by another nowrec version; upgrade, or re-train with this one"
+                ) from None
+        return cls(**parts)
 
     def replace(self, **parts: Any) -> ModelParams:
         return ModelParams(**{**{k: getattr(self, k) for k in self.__dataclass_fields__}, **parts})

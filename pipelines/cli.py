@@ -338,6 +338,26 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--sessions", type=_positive_int, default=20000, help="training sessions")
     d.add_argument("--users", type=_positive_int, default=8000, help="visitors")
     d.set_defaults(func=cmd_demo_data)
+
+    pub = sub.add_parser(
+        "publish",
+        help="point an artifacts root's latest at a version (roll back or forward)",
+        description="Verify a bundle version (checksums, schema) and switch OUT/latest to it "
+        "atomically; the serving pods pick it up at their next poll.",
+        formatter_class=_Formatter,
+    )
+    pub.add_argument("--out", default="artifacts", help="artifacts root")
+    pub.add_argument("--version", required=True, help="version directory name under --out")
+    pub.set_defaults(func=cmd_publish)
+
+    pr = sub.add_parser(
+        "prune",
+        help="remove old bundle versions (never the one latest points at)",
+        formatter_class=_Formatter,
+    )
+    pr.add_argument("--out", default="artifacts", help="artifacts root")
+    pr.add_argument("--keep", type=_positive_int, default=5, help="newest versions to keep")
+    pr.set_defaults(func=cmd_prune)
     return parser
 
 
@@ -481,9 +501,7 @@ def train_job_from_args(args: argparse.Namespace):
         test_pairs=test_pairs,
         k=args.k,
         version=args.version,
-        params=ModelParams().replace(
-            hnsw=HnswParams(M=args.hnsw_m, ef=args.hnsw_ef)
-        ),
+        params=ModelParams().replace(hnsw=HnswParams(M=args.hnsw_m, ef=args.hnsw_ef)),
         learn_ranker=args.ranker == "learned",
         validation_share=args.validation_share,
         ranker_pairs=args.ranker_pairs,
@@ -513,6 +531,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     else:
         print(result.line())
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from engine.bundle import Bundle, switch_latest
+
+    bundle = Bundle.load(Path(args.out) / args.version)  # verify before anyone can see it
+    switch_latest(args.out, args.version)
+    log.info("latest -> %s", bundle.path)
+    print(bundle.path)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from engine.bundle import prune_versions
+
+    removed = prune_versions(args.out, args.keep)
+    log.info("removed %d old version(s) from %s", len(removed), args.out)
+    for v in removed:
+        print(v)
     return 0
 
 

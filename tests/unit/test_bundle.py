@@ -5,7 +5,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.bundle import SCHEMA_VERSION, Bundle, BundleWriter, resolve_bundle_dir, switch_latest
+from engine.bundle import (
+    SCHEMA_VERSION,
+    Bundle,
+    BundleWriter,
+    list_versions,
+    prune_versions,
+    resolve_bundle_dir,
+    switch_latest,
+)
 from engine.errors import BundleError, IncompatibleBundleError
 
 
@@ -78,3 +86,13 @@ def test_stale_temp_dirs_are_cleaned(tmp_path):
     (tmp_path / ".tmp-crashed").mkdir()
     _write(tmp_path)
     assert not (tmp_path / ".tmp-crashed").exists()
+
+
+def test_list_and_prune_versions_keep_latest(tmp_path):
+    for v in ("v1", "v2", "v3", "v4"):
+        _write(tmp_path, version=v)
+    switch_latest(tmp_path, "v1")  # rolled back to the oldest
+    assert list_versions(tmp_path) == ["v1", "v2", "v3", "v4"]
+    assert prune_versions(tmp_path, keep=2) == ["v2"]
+    assert list_versions(tmp_path) == ["v1", "v3", "v4"]
+    assert resolve_bundle_dir(tmp_path).name == "v1"

@@ -282,3 +282,19 @@ def test_evaluate_errors_are_one_line(tmp_path, capsys):
         1,
         "no model bundle",
     )
+
+
+def test_publish_rolls_back_and_prune_keeps_latest(tmp_path, capsys, tiny_shop):
+    out = tmp_path / "artifacts"
+    args = ["train", "--path", str(tiny_shop), "--out", str(out), *FAST]
+    assert main([*args, "--version", "v1"]) == 0
+    assert main([*args, "--version", "v2"]) == 0
+    assert main([*args, "--version", "v3"]) == 0
+    assert os.readlink(out / "latest") == "v3"
+    assert main(["publish", "--out", str(out), "--version", "v1"]) == 0
+    assert os.readlink(out / "latest") == "v1"
+    _fails(["publish", "--out", str(out), "--version", "v9"], capsys, 1, "no model bundle")
+    assert os.readlink(out / "latest") == "v1"
+    assert main(["prune", "--out", str(out), "--keep", "1"]) == 0
+    # the newest is kept, and so is the one latest points at
+    assert sorted(p.name for p in out.iterdir()) == ["latest", "v1", "v3"]
