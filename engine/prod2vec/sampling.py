@@ -136,7 +136,8 @@ class CategoryNegativeSampler:
             raise DataError(f"{len(categories)} categories for {n_items} item counts")
         if (counts < 0).any() or not np.isfinite(counts).all():
             raise DataError("item counts must be finite and >= 0")
-        weights = np.where(counts > 0, counts**ns_exponent, 0.0)
+        weights = np.zeros(n_items)
+        np.power(counts, ns_exponent, out=weights, where=counts > 0)
         drawable = weights > 0
         if not drawable.any():
             raise DataError("no item has a positive count: the corpus has no sessions to train on")
@@ -147,7 +148,9 @@ class CategoryNegativeSampler:
         member = drawable & (categories >= 0)
         per_category = np.bincount(categories[member], minlength=n_categories)
         own_table = per_category >= 2
-        order = np.flatnonzero(member & own_table[np.maximum(categories, 0)])
+        in_table = np.zeros(n_items, dtype=bool)
+        in_table[member] = own_table[categories[member]]
+        order = np.flatnonzero(in_table)
         order = order[np.argsort(categories[order], kind="stable")]
         kept_categories = np.flatnonzero(own_table)
 
