@@ -70,6 +70,7 @@ def next_item_ranks(
     targets: Sequence[int],
     recency: float = DEFAULT_RECENCY,
     batch_size: int = 512,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """1-based rank of each target among all items, :func:`engine.metrics.rank_of` semantics.
 
@@ -82,24 +83,31 @@ def next_item_ranks(
         targets: per test case, the vocabulary index of the true next item, or -1.
         recency: recency exponent of the session vector.
         batch_size: prefixes scored at once (memory: ``batch_size * len(vectors)`` floats).
+        groups: optional int group (e.g. category index) of every item: rank each target only
+            among the items of its own group (a diagnostic of within-category ordering).
     """
     targets = np.asarray(targets, dtype=np.int64)
     if len(prefixes) != len(targets):
         raise ConfigError(f"{len(prefixes)} prefixes for {len(targets)} targets")
     ranks = np.empty(len(targets), dtype=np.int64)
+    if groups is None:
+        groups = np.zeros(len(vectors), dtype=np.int64)
+    groups = np.asarray(groups, dtype=np.int64)
+    if len(groups) != len(vectors):
+        raise ConfigError(f"{len(groups)} groups for {len(vectors)} items")
     for start in range(0, len(targets), batch_size):
         stop = min(start + batch_size, len(targets))
         sessions = np.stack(
             [session_vector(vectors, prefixes[i], recency) for i in range(start, stop)]
         )
         scores = sessions @ vectors.output.T
-        ranks[start:stop] = _ranks(scores, targets[start:stop])
+        ranks[start:stop] = _ranks(scores, targets[start:stop], groups)
     return ranks
 
 
 @njit(parallel=True, cache=True)
-def _ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Row-wise ``rank_of(scores[r], targets[r])`` in one pass over each row."""
+def _ranks(scores: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Row-wise ``rank_of(scores[r], targets[r])`` among the target's group, one pass a row."""
     n_rows, n_items = scores.shape
     out = np.empty(n_rows, dtype=np.int64)
     for r in prange(n_rows):
@@ -108,11 +116,12 @@ def _ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
             out[r] = n_items + 1
             continue
         t = scores[r, tgt]
+        g = groups[tgt]
         above = 0
         for j in range(n_items):
-            above += scores[r, j] > t
+            above += (scores[r, j] > t) & (groups[j] == g)
         tied_before = 0
         for j in range(tgt):
-            tied_before += scores[r, j] == t
+            tied_before += (scores[r, j] == t) & (groups[j] == g)
         out[r] = above + tied_before + 1
     return out

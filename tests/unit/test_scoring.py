@@ -54,3 +54,15 @@ def test_batched_ranks_match_rank_of(vectors):
     assert unknown[0] == len(vectors) + 1
     with pytest.raises(ConfigError, match="2 prefixes for 1 targets"):
         next_item_ranks(vectors, [[1], [2]], [3])
+
+
+def test_ranks_within_groups(vectors):
+    groups = np.arange(len(vectors)) % 3
+    prefixes, targets = [[1, 4], [2], [9, 9, 3]], [5, 8, 30]
+    ranks = next_item_ranks(vectors, prefixes, targets, groups=groups)
+    for p, t, r in zip(prefixes, targets, ranks, strict=True):
+        members = np.flatnonzero(groups == groups[t])
+        scores = next_item_scores(vectors, p)[members]
+        assert r == rank_of(scores, int(np.flatnonzero(members == t)[0]))
+    with pytest.raises(ConfigError, match="groups for"):
+        next_item_ranks(vectors, prefixes, targets, groups=groups[:5])
