@@ -36,7 +36,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pyarrow.parquet as pq  # noqa: E402
-from support.corpora import diginetica_corpus, require_diginetica  # noqa: E402
+from support.corpora import (  # noqa: E402
+    diginetica_corpus,
+    diginetica_dir,
+    missing_diginetica,
+    require_diginetica,
+)
 
 from engine.metrics import hit_rate_and_mrr  # noqa: E402
 from engine.prod2vec import Prod2VecConfig, make_trainer  # noqa: E402
@@ -97,6 +102,9 @@ def main() -> None:
     args = p.parse_args()
     if args.quick:
         args.epochs = 2
+    if diginetica_dir() is None:
+        print(f"skipped: {missing_diginetica()}")
+        return
 
     corpus = diginetica_corpus()
     prefixes, targets = load_test_pairs(corpus.item_ids)

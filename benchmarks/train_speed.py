@@ -13,7 +13,7 @@ loads it from numba's cache), gensim's ``build_vocab`` and our table building.
 Memory: peak resident set size during ``fit`` (native allocations included), and its growth
 over the resident size just before ``fit`` (the corpus is already loaded in both).
 
-    python benchmarks/train_speed.py [--threads 1,2] [--dim 100] [--epochs 3] [--quick]
+    python benchmarks/train_speed.py [--threads 1,2] [--dim 100] [--epochs 2] [--quick]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support.corpora import load_corpus  # noqa: E402
+from support.corpora import diginetica_dir, load_corpus, missing_diginetica  # noqa: E402
 from support.memory import peak_mib, reset_peak, rss_mib  # noqa: E402
 
 
@@ -113,7 +113,7 @@ def main() -> None:
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     p.add_argument("--dim", type=int, default=100)
     p.add_argument("--window", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--negatives", type=int, default=5, help="ours: global negatives (G)")
     p.add_argument(
         "--category-negatives",
@@ -143,6 +143,10 @@ def main() -> None:
         args.corpora = args.corpora.replace("synthetic:5000000", "synthetic:1000000")
 
     threads = [int(t) for t in args.threads.split(",")]
+    corpora = args.corpora.split(",")
+    if "diginetica" in corpora and diginetica_dir() is None:
+        print(f"skipping the Diginetica corpus: {missing_diginetica()}")
+        corpora.remove("diginetica")
     print(
         f"prod2vec training speed, ours (numba, {args.negatives} global + "
         f"{args.category_negatives} same-category negatives) vs gensim "
@@ -158,7 +162,7 @@ def main() -> None:
     )
     started = time.perf_counter()
     rows = []
-    for corpus in args.corpora.split(","):
+    for corpus in corpora:
         for t in threads:
             runs: dict[str, list[dict]] = {"numba": [], "gensim": []}
             for rep in range(args.repeats):

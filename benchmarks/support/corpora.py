@@ -20,15 +20,27 @@ from engine.prod2vec.synthetic import planted_sessions  # noqa: E402
 SHARED_CANDIDATES = [ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data"]
 
 
-def require_diginetica() -> Path:
-    """The Diginetica folder, or exit with a message saying where it was looked for."""
+def diginetica_dir() -> Path | None:
+    """The Diginetica folder (NOWREC_SHARED_DATA, else ../shared/data), or None when absent."""
     env = os.environ.get("NOWREC_SHARED_DATA")
-    candidates = [Path(env)] if env else SHARED_CANDIDATES
-    for base in candidates:
+    for base in [Path(env)] if env else SHARED_CANDIDATES:
         if (base / "diginetica" / "train_events.parquet").is_file():
             return base / "diginetica"
-    where = ", ".join(str(c) for c in candidates)
-    sys.exit(f"Diginetica not found in {where} (set NOWREC_SHARED_DATA to the data folder)")
+    return None
+
+
+def missing_diginetica() -> str:
+    env = os.environ.get("NOWREC_SHARED_DATA")
+    where = ", ".join(str(c) for c in ([Path(env)] if env else SHARED_CANDIDATES))
+    return f"Diginetica not found in {where} (set NOWREC_SHARED_DATA to the data folder)"
+
+
+def require_diginetica() -> Path:
+    """The Diginetica folder, or exit with a message saying where it was looked for."""
+    found = diginetica_dir()
+    if found is None:
+        sys.exit(missing_diginetica())
+    return found
 
 
 def diginetica_corpus() -> SessionCorpus:
