@@ -75,6 +75,7 @@ def worker(args: argparse.Namespace) -> None:
                 "rss_before_mib": before,
                 "peak_mib": peak,
                 "peak_is_fit_only": exact_peak,
+                "negatives_per_pair": trainer.stats.get("negatives_per_pair"),
             }
         )
     )
@@ -189,6 +190,8 @@ def main() -> None:
                 f"{med(ours, 'peak_mib') / med(peer, 'peak_mib'):>6.2f} "
                 f"{growth[0]:>11,.0f} / {growth[1]:>9,.0f}"
             )
+            used = med(ours, "negatives_per_pair")
+            row += f"   (ours used {used:.2f} negatives a pair)"
             rows.append(row)
             print(("\n" + header + "\n" if len(rows) == 1 else "") + row, flush=True)
     exact = all(r["peak_is_fit_only"] for r in ours + peer)

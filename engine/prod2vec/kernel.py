@@ -3,7 +3,7 @@
 One call trains a block of sessions: ``prange`` over chunks of consecutive sessions, each chunk
 with its own random stream and scratch buffers, all threads updating the shared ``syn0`` (input)
 and ``syn1`` (output) matrices without locks, as word2vec and gensim do (updates are sparse, so
-collisions are rare and harmless).
+collisions are rare and harmless). With one thread the result is exactly reproducible.
 
 For every (centre, context) pair inside a reduced window (``1..window``, drawn per centre as
 word2vec does) the centre item is the positive output and the context item the input, as in
@@ -43,6 +43,7 @@ def _update(syn0, syn1, neu1e, ctx, target, label, alpha, dim):
     # Nearest table entry; the tables replace two libm calls per term (a third of the time).
     x = min(max(f, np.float32(-SIGMOID_RANGE)), np.float32(SIGMOID_RANGE))
     k = np.int64((x + np.float32(SIGMOID_RANGE)) * np.float32(_SCALE) + np.float32(0.5))
+    k = min(max(k, 0), TABLE_SIZE)  # a NaN score (diverged training) must not index outside
     sig = SIGMOID_TABLE[k]
     # The loss of the term is -log sigmoid(+-f) = softplus(-+f).
     z = -f if label > 0 else f
@@ -79,6 +80,7 @@ def train_block(
     max_len,
     loss_out,
     pairs_out,
+    negatives_out,
 ):
     """Train on sessions ``chunk_starts[0] .. chunk_starts[-1]``, one chunk per prange step.
 
@@ -96,7 +98,8 @@ def train_block(
             total_tokens: ``epochs * n_tokens``. A session's learning rate is set by its
             position in the whole run, so it does not depend on thread scheduling.
         max_len: longest session (scratch buffer size).
-        loss_out, pairs_out: per chunk, the summed loss and the number of positive pairs.
+        loss_out, pairs_out, negatives_out: per chunk, the summed loss, the number of positive
+            pairs and of negatives used (draws equal to the positive are not counted).
     """
     dim = syn0.shape[1]
     n_chunks = chunk_starts.shape[0] - 1
@@ -109,6 +112,7 @@ def train_block(
         state = chunk_seeds[k]
         loss = 0.0
         pairs = 0
+        used = 0
         for s in range(chunk_starts[k], chunk_starts[k + 1]):
             start = indptr[s]
             end = indptr[s + 1]
@@ -145,6 +149,7 @@ def train_block(
                             loss += _update(
                                 syn0, syn1, neu1e, ctx, neg, np.float32(0.0), alpha, dim
                             )
+                            used += 1
                     for _ in range(n_category):
                         state, bits = next_u64(state)
                         neg = draw_from(bits, thresholds, alias, items, c_start, c_n)
@@ -152,8 +157,10 @@ def train_block(
                             loss += _update(
                                 syn0, syn1, neu1e, ctx, neg, np.float32(0.0), alpha, dim
                             )
+                            used += 1
                     for d in range(dim):
                         syn0[ctx, d] += neu1e[d]
                     pairs += 1
         loss_out[k] = loss
         pairs_out[k] = pairs
+        negatives_out[k] = used

@@ -81,6 +81,7 @@ class Prod2VecTrainer:
         max_len = int(np.diff(corpus.indptr).max())
         loss_out = np.zeros(n_chunks, dtype=np.float64)
         pairs_out = np.zeros(n_chunks, dtype=np.int64)
+        negatives_out = np.zeros(n_chunks, dtype=np.int64)
         epoch_loss = 0.0
         epoch_pairs = 0
 
@@ -101,6 +102,7 @@ class Prod2VecTrainer:
                     [stream_seed(c.seed, epoch, k) for k in range(n_chunks)], dtype=np.uint64
                 )
                 epoch_loss, epoch_pairs = 0.0, 0
+                negatives_out[:] = 0
                 for b0 in range(0, n_chunks, per_block):
                     b1 = min(b0 + per_block, n_chunks)
                     train_block(
@@ -127,6 +129,7 @@ class Prod2VecTrainer:
                         max_len,
                         loss_out[b0:b1],
                         pairs_out[b0:b1],
+                        negatives_out[b0:b1],
                     )
                     block_loss = float(loss_out[b0:b1].sum())
                     block_pairs = int(pairs_out[b0:b1].sum())
@@ -149,12 +152,14 @@ class Prod2VecTrainer:
             "tokens_per_s": total / max(seconds, 1e-9),
             "loss": final_loss,
             "pairs": epoch_pairs,
+            # Same-category draws that hit the positive are skipped, so fewer than G + C.
+            "negatives_per_pair": float(negatives_out.sum()) / max(epoch_pairs, 1),
             "epochs": c.epochs,
             "threads": threads,
         }
         log.info(
             "prod2vec: %d epochs over %d sessions, %d tokens in %.1f s (%.0f tokens/s, "
-            "%d threads), final loss %.4f per pair",
+            "%d threads), final loss %.4f per pair, %.2f negatives per pair",
             c.epochs,
             corpus.n_sessions,
             total,
@@ -162,6 +167,7 @@ class Prod2VecTrainer:
             self.stats["tokens_per_s"],
             threads,
             final_loss,
+            self.stats["negatives_per_pair"],
         )
         return ItemVectors(item_ids=corpus.item_ids, input=syn0, output=syn1)
 

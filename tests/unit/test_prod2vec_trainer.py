@@ -47,7 +47,9 @@ def test_same_category_negatives_rank_the_true_next_item_better(planted):
     """The known answer: sessions stay inside categories and follow planted transitions, so
     negatives from the positive's own category must teach the model to tell the successor
     from its category neighbours better than global negatives alone (same total)."""
-    category, _ = fit(planted.corpus, negatives=5, category_negatives=5)
+    category, trainer = fit(planted.corpus, negatives=5, category_negatives=5)
+    # draws of the positive itself from its 30-item category are skipped: about 1 in 30
+    assert 9.0 < trainer.stats["negatives_per_pair"] < 10.0
     global_only, _ = fit(planted.corpus, negatives=10, category_negatives=0)
     mrr_category = (1.0 / within_category_ranks(category, planted)).mean()
     mrr_global = (1.0 / within_category_ranks(global_only, planted)).mean()
@@ -77,6 +79,8 @@ def test_stats_progress_and_summary(planted, capsys, caplog):
     assert stats["epochs"] == 2 and stats["threads"] == 1
     assert stats["seconds"] > 0 and stats["tokens_per_s"] > 0
     assert stats["pairs"] > planted.corpus.n_tokens  # every token has context on both sides
+    # 10 global negatives a pair, minus the rare draws of the positive itself
+    assert 9.0 < stats["negatives_per_pair"] <= 10.0
     # A loss per pair: 1 positive + 10 negatives, each -log sigmoid of a near-zero score at the
     # start would be 11 * log 2; training must have brought it below that.
     assert 0 < stats["loss"] < 11 * np.log(2)
