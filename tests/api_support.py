@@ -57,7 +57,7 @@ def build_model(naming: Callable[[int, int], str] = synthetic_id, seed: int = 0)
         {rename[i]: CATEGORIES[_parse(i)[0]] for i in item_category},
     )
     vectors = make_trainer(
-        Prod2VecConfig(backend="gensim", dim=8, epochs=10, threads=1, seed=1)
+        Prod2VecConfig(backend="gensim", dim=8, epochs=10, alpha=0.025, threads=1, seed=1)
     ).fit(corpus)
     rng = np.random.default_rng(seed)
     meta = {
