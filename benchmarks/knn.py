@@ -1,25 +1,27 @@
 """HNSW (hnswlib) against exact numpy search: queries/s (one query at a time, one thread) and
-recall@k, on the Diginetica bundle's output vectors and on a generated 1M-item catalogue.
+recall@k, on the output vectors of the Diginetica bundle and of a generated 1M-product bundle.
 
-    python benchmarks/knn.py [--bundle artifacts/diginetica] [--items 1000000] [--dim 100]
+    python benchmarks/knn.py [--bundle-43k DIR] [--bundle-1m DIR] [--skip-1m]
 
-Queries are session vectors: recency-weighted means of the input vectors of 1-10 random items
-(generated data: points near the item vectors), as the recommender sends them.
+Bundles default to artifacts/bench/{diginetica,generated-1m}, built through the pipeline when
+missing (the 1M one: a 1M-product demo shop, trained once; it takes a while). Queries are
+session vectors, as the recommender sends them: recency-weighted means of the input vectors of
+1-10 random items. The index is searched with the ef stored in the bundle.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from _common import ROOT, Timer, single_thread
+from _common import Timer, single_thread
 
 single_thread()
 
 import numpy as np  # noqa: E402
+from _bundles import bundle_or_build  # noqa: E402
 
 from engine.bundle import Bundle  # noqa: E402
-from engine.errors import BundleError  # noqa: E402
-from engine.index import ExactIndex, HnswIndex, HnswParams  # noqa: E402
+from engine.index import ExactIndex, HnswIndex  # noqa: E402
 from engine.model import MODEL_FILE  # noqa: E402
 
 
@@ -30,16 +32,6 @@ def session_queries(vin: np.ndarray, n: int, rng) -> np.ndarray:
         w = 0.5 ** np.arange(len(rows))[::-1]
         out[i] = (w / w.sum()) @ vin[rows]
     return out
-
-
-def generated(n_items: int, dim: int, rng):
-    clusters = max(n_items // 500, 1)
-    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
-    which = rng.integers(clusters, size=n_items)
-    vout = centres[which] + 0.5 * rng.normal(size=(n_items, dim)).astype(np.float32)
-    vout *= rng.lognormal(0, 0.3, size=(n_items, 1)).astype(np.float32)  # norms vary
-    vin = vout + 0.3 * rng.normal(size=(n_items, dim)).astype(np.float32)
-    return vin, vout
 
 
 def measure(name, index, exact, queries, k):
@@ -57,32 +49,32 @@ def measure(name, index, exact, queries, k):
     return recall, qps_h / qps_e
 
 
+def measure_bundle(name: str, bundle_dir, n_queries: int, k: int, rng) -> None:
+    bundle = Bundle.load(bundle_dir, verify=False)
+    spec = bundle.json(MODEL_FILE)
+    vin, vout = bundle.array("vectors_input"), bundle.array("vectors_output")
+    index = HnswIndex.load(bundle.file("hnsw_next.bin"), spec["next_index"])
+    queries = session_queries(np.asarray(vin), n_queries, rng)
+    measure(f"{name} ({len(vout):,} items, ef {index.params.ef})", index,
+            ExactIndex(vout, "ip"), queries, k)  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--bundle", default=str(ROOT / "artifacts" / "diginetica"))
-    ap.add_argument("--items", type=int, default=1_000_000)
-    ap.add_argument("--dim", type=int, default=100)
+    ap.add_argument("--bundle-43k")
+    ap.add_argument("--bundle-1m")
+    ap.add_argument("--skip-1m", action="store_true")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--k", type=int, default=20)
-    ap.add_argument("--build-threads", type=int, default=0, help="threads to build (0 = all)")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     print("one query per call, one thread; exact = one numpy matrix-vector product + partition")
-    try:
-        bundle = Bundle.load(args.bundle, verify=False)
-        spec = bundle.json(MODEL_FILE)
-        vin, vout = bundle.array("vectors_input"), bundle.array("vectors_output")
-        index = HnswIndex.load(bundle.file("hnsw_next.bin"), spec["next_index"])
-        queries = session_queries(np.asarray(vin), args.queries, rng)
-        measure(f"bundle ({len(vout):,} items)", index, ExactIndex(vout, "ip"), queries, args.k)
-    except BundleError as exc:
-        print(f"skipping the bundle: {exc}")
-    vin, vout = generated(args.items, args.dim, rng)
-    with Timer() as t:
-        index = HnswIndex.build(vout, "ip", HnswParams(), threads=args.build_threads)
-    print(f"built HNSW over {args.items:,} generated items (dim {args.dim}) in {t.seconds:.0f} s")
-    queries = session_queries(vin, args.queries, rng)
-    measure(f"generated ({args.items:,} items)", index, ExactIndex(vout, "ip"), queries, args.k)
+    small = bundle_or_build(args.bundle_43k, "diginetica")
+    if small:
+        measure_bundle("Diginetica", small, args.queries, args.k, rng)
+    if not args.skip_1m:
+        big = bundle_or_build(args.bundle_1m, "generated-1m")
+        measure_bundle("generated", big, args.queries, args.k, rng)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ each thread has its own scratch buffers, and catalogue updates are atomic snapsh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -330,10 +330,3 @@ class SessionRecommender:
         )  # fmt: skip
         ids = state.id_of
         return [ids(int(ws.rows[b])) for b in best]
-
-
-def recommend_many(
-    recommender: SessionRecommender, sessions: Iterable[Sequence[str]], k: int = 20, **kwargs
-) -> list[Recommendation]:
-    """Convenience for batch scoring (evaluation): one call per session."""
-    return [recommender.recommend(s, k=k, **kwargs) for s in sessions]
