@@ -54,6 +54,11 @@ class RankerParams:
         related_candidates: strongest co-visitation candidates kept.
         neighbour_candidates: strongest session-kNN candidates kept.
         embedding_candidates: nearest items to the session vector (HNSW) kept.
+        embedding_fills_only: search HNSW only when the co-visitation rows of the session's
+            items hold fewer than ``related_candidates`` entries, i.e. when the statistics
+            cannot fill their share (new, rare or cold products); False searches on every
+            request. On Diginetica searching every time cost 2.3x the CPU per request for
+            +0.0002 HR@20; the embedding feature is computed for every candidate either way.
         min_candidates: popular items fill the candidate list up to this many plus the
             session length.
         repeat_decay: per-step decay of the ``repeat`` feature.
@@ -64,6 +69,7 @@ class RankerParams:
     related_candidates: int = 100
     neighbour_candidates: int = 100
     embedding_candidates: int = 50
+    embedding_fills_only: bool = True
     min_candidates: int = 20
     repeat_decay: float = 0.8
     recent_share: float = 0.05
@@ -92,6 +98,7 @@ class RankerParams:
             "related_candidates": self.related_candidates,
             "neighbour_candidates": self.neighbour_candidates,
             "embedding_candidates": self.embedding_candidates,
+            "embedding_fills_only": self.embedding_fills_only,
             "min_candidates": self.min_candidates,
             "repeat_decay": self.repeat_decay,
             "recent_share": self.recent_share,

@@ -82,6 +82,7 @@ class SessionRecommender:
             raise ConfigError("this model was built without HNSW indexes: use exact=True")
         self.model = model
         self.exact = exact
+        self.embedding_searches = 0  #: requests that searched the HNSW index (a statistic)
         self._scratch = ScratchPool(model.catalog.max_rows, model.session_knn.n_sessions)
 
     # ------------------------------------------------------------------ public API
@@ -170,11 +171,16 @@ class SessionRecommender:
         warm, recency, decayed = self._warm_rows(ws, trained, state)
         newest, share = self._newest_warm(ws, state)
         session_vec = m.session_vector(ws, state)
-        found = np.empty(0, np.int64)
-        if rp.embedding_candidates > 0:
+        found = NO_ROWS
+        rel = m.covisitation.related
+        thin = not rp.embedding_fills_only or (
+            int((rel.indptr[warm + 1] - rel.indptr[warm]).sum()) < rp.related_candidates
+        )
+        if rp.embedding_candidates > 0 and thin:
+            self.embedding_searches += 1
             fetch = min(rp.embedding_candidates, m.next_index_ef)
             found, _ = self._search(m.next_index, m.next_exact, session_vec, fetch, state, "ip")
-        rel, suc, kn = m.covisitation.related, m.covisitation.successors, m.session_knn
+        suc, kn = m.covisitation.successors, m.session_knn
         new_vout = state.new_vectors_out if state.new_vectors_out is not None else m.no_vectors
         return candidate_features(
             ws.rows, warm, recency, decayed, newest, share,

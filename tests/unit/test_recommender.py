@@ -155,3 +155,30 @@ def test_properties(rec, session, current, k, exclude_seen, excluded, category):
         assert all(i.startswith(f"c{category[-1]}_") for i in out.item_ids)
     assert np.all(np.diff(out.scores) <= 0)
     assert len(out.because) == len(out)
+
+
+def test_hnsw_fills_in_only_where_statistics_are_thin(model):
+    from engine.ranking import RankerParams
+
+    rec = SessionRecommender(model)
+    rich = ["c0_i1", "c0_i2", "c0_i3", "c0_i4", "c0_i5", "c0_i6"]
+    assert model.params.ranking.embedding_fills_only
+    rel = model.covisitation.related
+    rows = [model.catalog.row_of(i) for i in rich]
+    assert sum(rel.indptr[r + 1] - rel.indptr[r] for r in rows) >= RankerParams().related_candidates
+    rec.recommend(rich, k=5)
+    assert rec.embedding_searches == 0
+    lengths = np.diff(rel.indptr)
+    thin = model.catalog.state.id_of(int(np.argmin(lengths)))
+    assert lengths.min() < RankerParams().related_candidates
+    rec.recommend([thin], k=5)
+    assert rec.embedding_searches == 1
+    always = model.params.ranking.to_dict() | {"embedding_fills_only": False}
+    model.params = model.params.replace(ranking=RankerParams(**always))
+    try:
+        rec.recommend(rich, k=5)
+        assert rec.embedding_searches == 2
+    finally:
+        model.params = model.params.replace(
+            ranking=RankerParams(**(always | {"embedding_fills_only": True}))
+        )
