@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -87,7 +87,7 @@ async def read_session(state: AppState, session_id: str | None) -> SessionRead:
 )
 async def recommendations(
     state: StateDep, served: ServedDep, q: Annotated[RecommendationQuery, Query()]
-) -> RecommendationsOut:
+) -> Response:
     session = await read_session(state, q.session_id)
     filters = Filters(
         exclude_seen=q.exclude_seen, categories=frozenset(q.category) if q.category else None
@@ -96,7 +96,7 @@ async def recommendations(
     state.api_metrics.recommendations.labels(
         rec.strategy, "true" if session.degraded else "false"
     ).inc()
-    return RecommendationsOut(
+    out = RecommendationsOut(
         model_version=served.version,
         strategy=rec.strategy,
         degraded=session.degraded is not None,
@@ -107,3 +107,5 @@ async def recommendations(
         unknown_items=rec.unknown_items,
         items=items_of(rec, q.product_id),
     )
+    # already validated: serialize once (returning the model would validate it again)
+    return Response(out.model_dump_json(), media_type="application/json")
