@@ -154,15 +154,19 @@ def _catalogue(rng: np.random.Generator, cfg: DemoShopConfig):
         n_hoods += k
         for price in prices:
             brand = brands[rng.choice(len(brands), p=brand_p)]
-            while True:
+            # a few draws for a fresh title; a big catalogue can exhaust a category's
+            # combinations, so then a serial number makes it unique (never an endless loop)
+            for attempt in range(8):
                 title = (
                     f"{brand} {_ADJECTIVES[rng.integers(len(_ADJECTIVES))]} "
                     f"{nouns[rng.integers(len(nouns))]} {_COLOURS[rng.integers(len(_COLOURS))]}"
                     f" {rng.integers(10, 99)}"
                 )
+                if attempt == 7:
+                    title = f"{title}-{len(used_titles)}"
                 if title not in used_titles:
-                    used_titles.add(title)
                     break
+            used_titles.add(title)
             rows["category_id"].append(cat)
             rows["brand"].append(brand)
             rows["price"].append(round(float(price), 2))
