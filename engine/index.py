@@ -180,17 +180,17 @@ class HnswIndex:
         """Top ``k`` rows by score (inner product, or cosine), best first; batched when 2-D."""
         q = np.asarray(q, dtype=np.float32)
         single = q.ndim == 1
-        q2 = q[None] if single else q
+        q2 = q.reshape(1, -1) if single else q
         k = min(k, len(self))
         if k > self.params.ef:
             # hnswlib needs ef >= k; changing ef here would race with concurrent queries
             raise ConfigError(f"k={k} exceeds the index's ef={self.params.ef}; raise ef")
         if self.space == "ip":
-            labels, dist = self._index.knn_query(
-                np.hstack([q2, np.zeros((len(q2), 1), np.float32)]), k=k, num_threads=1
-            )
-            qq = np.einsum("ij,ij->i", q2, q2)[:, None]
-            scores = (qq + self.max_norm**2 - dist) / 2  # hnswlib's l2 is the squared distance
+            aug = np.zeros((len(q2), self.dim + 1), np.float32)
+            aug[:, : self.dim] = q2
+            labels, dist = self._index.knn_query(aug, k=k, num_threads=1)
+            qq = (q2 * q2).sum(axis=1, dtype=np.float32)[:, None]
+            scores = (qq + np.float32(self.max_norm**2) - dist) / 2  # squared l2 distance
         else:
             labels, dist = self._index.knn_query(q2, k=k, num_threads=1)
             scores = 1.0 - dist
