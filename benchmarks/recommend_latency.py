@@ -43,8 +43,8 @@ def sessions_from(model: RecommenderModel, n: int, length: int, rng) -> list[lis
 
 def naive(model: RecommenderModel, session: list[str], k: int) -> np.ndarray:
     rows = model.vectors.indices_of(session)
-    w = 0.5 ** np.arange(len(rows))[::-1]
-    q = (w / w.sum()) @ model.vectors.input[rows]
+    w = (0.5 ** np.arange(len(rows))[::-1]).astype(np.float32)
+    q = (w / w.sum()) @ model.vectors.input[rows]  # float32 throughout, as the BLAS likes it
     scores = model.vectors.output @ q
     top = np.argpartition(-scores, k)[:k]
     return top[np.argsort(-scores[top])]
