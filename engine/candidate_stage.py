@@ -195,17 +195,12 @@ def candidate_features(
 
 
 @nb.njit(cache=True)
-def rank_and_filter(
-    cand, features, weights, available, current_row, seen, allowed_categories, categories,
-    excluded, k,
-):  # fmt: skip
-    """Score the candidates, drop filtered ones, return the top ``k`` (rows, scores), best
-    first, ties by row. ``allowed_categories``: a flag per category index, or empty for any;
-    ``seen``/``excluded``: rows never to return."""
+def keep_mask(cand, available, current_row, seen, allowed_categories, categories, excluded):
+    """Which candidates pass the business filters: available, not the current product
+    (``current_row``, -1 for none), not in ``seen`` or ``excluded``, and of an allowed category
+    (``allowed_categories``: a flag per category index, or empty for any)."""
     n = len(cand)
-    scores = np.empty(n, np.float32)
     keep = np.zeros(n, np.bool_)
-    nf = features.shape[1]
     for a in range(n):
         c = cand[a]
         ok = available[c] and c != current_row
@@ -223,31 +218,20 @@ def rank_and_filter(
                     ok = False
                     break
         keep[a] = ok
-        s = 0.0
-        for j in range(nf):
-            s += features[a, j] * weights[j]
-        scores[a] = s
-    idx = np.flatnonzero(keep)
-    # sort by (-score, row)
-    order = np.empty(len(idx), np.int64)
-    keys = np.empty(len(idx), np.float64)
-    for i in range(len(idx)):
-        keys[i] = -scores[idx[i]]
-    o = np.argsort(keys, kind="mergesort")
-    # stable sort by score, then fix ties by row
-    for i in range(len(o)):
-        order[i] = idx[o[i]]
-    i = 0
-    while i < len(order):
-        j = i + 1
-        while j < len(order) and scores[order[j]] == scores[order[i]]:
-            j += 1
-        if j - i > 1:
-            block = order[i:j].copy()
-            rows = cand[block]
-            ob = np.argsort(rows)
-            for t in range(j - i):
-                order[i + t] = block[ob[t]]
-        i = j
-    top = order[: min(k, len(order))]
-    return cand[top], scores[top]
+    return keep
+
+
+@nb.njit(cache=True)
+def rank_and_filter(
+    cand, features, weights, available, current_row, seen, allowed_categories, categories,
+    excluded, k,
+):  # fmt: skip
+    """Score the candidates, drop filtered ones (:func:`keep_mask`), return the top ``k``
+    (rows, scores), best first, ties by row."""
+    idx = np.flatnonzero(
+        keep_mask(cand, available, current_row, seen, allowed_categories, categories, excluded)
+    )
+    scores = features[idx] @ weights
+    by_row = np.argsort(cand[idx])  # a stable sort by score then keeps ties in row order
+    order = by_row[np.argsort(-scores[by_row], kind="mergesort")][:k]
+    return cand[idx[order]], scores[order]

@@ -79,6 +79,16 @@ class CatalogState:
         return self.item_ids[row] if row < n else self.new_ids[row - n]
 
 
+def _category_row(category: str | None, index: dict[str, int], names: list[str]) -> int:
+    """The index of ``category``, adding it to ``index``/``names`` when new."""
+    if category is None:
+        return NO_CATEGORY
+    if category not in index:
+        index[category] = len(names)
+        names.append(category)
+    return index[category]
+
+
 class Catalog:
     """Catalogue of a model version, with live availability and new products.
 
@@ -148,91 +158,69 @@ class Catalog:
         with self._lock:
             s = self.state
             row = s.row_of(item_id)
-            created = row is None
-            cat_index = dict(s.category_index)
-            names = list(s.category_names)
-            if metadata.category is not None and metadata.category not in cat_index:
-                cat_index[metadata.category] = len(names)
-                names.append(metadata.category)
-            cat = cat_index[metadata.category] if metadata.category is not None else NO_CATEGORY
-            new_in, new_out = s.new_vectors_in, s.new_vectors_out
-            cold_neighbours = s.cold_neighbours
-            new_ids, new_index = s.new_ids, s.new_index
-            if created:
+            if row is None:
                 if cold is None:
                     raise ConfigError("a new product needs cold-start vectors")
-                if s.n_rows >= self.max_rows:
-                    raise ConfigError(
-                        f"catalogue is full: {self.capacity} products were added since training; "
-                        "re-train (make train) to take them into the model"
-                    )
-                row = s.n_rows
-                vin, vout = (np.asarray(v, np.float32)[None] for v in (cold.input, cold.output))
-                cold_neighbours = {**cold_neighbours, row: (cold.neighbours, cold.weights)}
-                new_in = vin if new_in is None else np.vstack([new_in, vin])
-                new_out = vout if new_out is None else np.vstack([new_out, vout])
-                new_ids = (*new_ids, item_id)
-                new_index = {**new_index, item_id: row}
-                categories = np.append(s.categories, np.int32(cat))
-                available = np.append(s.available, metadata.available)
-            else:
-                categories = s.categories.copy()
-                available = s.available.copy()
-                if metadata.category is not None or row >= self.n_trained:
-                    categories[row] = cat
-                available[row] = metadata.available
+                self._add_new_locked([(item_id, metadata, cold)])
+                return self.state.row_of(item_id), True
+            cat_index, names = dict(s.category_index), list(s.category_names)
+            cat = _category_row(metadata.category, cat_index, names)
+            categories = s.categories.copy()
+            available = s.available.copy()
+            if metadata.category is not None or row >= self.n_trained:
+                categories[row] = cat
+            available[row] = metadata.available
             self.state = CatalogState(
-                s.item_ids, s.index, new_ids, new_index, categories, names, cat_index, available,
-                s.metadata, {**s.updates, row: metadata}, new_in, new_out, cold_neighbours,
+                s.item_ids, s.index, s.new_ids, s.new_index, categories, names, cat_index,
+                available, s.metadata, {**s.updates, row: metadata}, s.new_vectors_in,
+                s.new_vectors_out, s.cold_neighbours,
             )  # fmt: skip
-            return row, created
+            return row, False
 
     def add_new_many(self, products: list[tuple[str, ProductMetadata, ColdVectors]]) -> int:
         """Add many products that are not in the catalogue yet, in one state change (batch
         cold start, bundle load); ids already present are skipped. Returns how many were added.
         """
         with self._lock:
-            s = self.state
-            fresh, seen = [], set()
-            for item_id, meta, cold in products:
-                item_id = str(item_id)
-                if s.row_of(item_id) is None and item_id not in seen:
-                    seen.add(item_id)
-                    fresh.append((item_id, meta, cold))
-            if not fresh:
-                return 0
-            if s.n_rows + len(fresh) > self.max_rows:
-                raise ConfigError(
-                    f"catalogue is full: {len(fresh)} new products exceed the capacity of "
-                    f"{self.capacity} products added since training; re-train (make train)"
-                )
-            cat_index, names = dict(s.category_index), list(s.category_names)
-            cats = []
-            for _, meta, _ in fresh:
-                if meta.category is not None and meta.category not in cat_index:
-                    cat_index[meta.category] = len(names)
-                    names.append(meta.category)
-                cats.append(NO_CATEGORY if meta.category is None else cat_index[meta.category])
-            first = s.n_rows
-            vin = np.stack([c.input for _, _, c in fresh]).astype(np.float32)
-            vout = np.stack([c.output for _, _, c in fresh]).astype(np.float32)
-            new_in = vin if s.new_vectors_in is None else np.vstack([s.new_vectors_in, vin])
-            new_out = vout if s.new_vectors_out is None else np.vstack([s.new_vectors_out, vout])
-            rows = range(first, first + len(fresh))
-            self.state = CatalogState(
-                s.item_ids, s.index,
-                (*s.new_ids, *(i for i, _, _ in fresh)),
-                {**s.new_index, **{i: r for (i, _, _), r in zip(fresh, rows, strict=True)}},
-                np.concatenate([s.categories, np.asarray(cats, np.int32)]),
-                names, cat_index,
-                np.concatenate([s.available, [m.available for _, m, _ in fresh]]).astype(bool),
-                s.metadata,
-                {**s.updates, **{r: m for (_, m, _), r in zip(fresh, rows, strict=True)}},
-                new_in, new_out,
-                {**s.cold_neighbours,
-                 **{r: (c.neighbours, c.weights) for (_, _, c), r in zip(fresh, rows, strict=True)}},
-            )  # fmt: skip
-            return len(fresh)
+            return self._add_new_locked(products)
+
+    def _add_new_locked(self, products: list[tuple[str, ProductMetadata, ColdVectors]]) -> int:
+        """The one way new rows are added (the caller holds the lock)."""
+        s = self.state
+        fresh, seen = [], set()
+        for item_id, meta, cold in products:
+            item_id = str(item_id)
+            if s.row_of(item_id) is None and item_id not in seen:
+                seen.add(item_id)
+                fresh.append((item_id, meta, cold))
+        if not fresh:
+            return 0
+        if s.n_rows + len(fresh) > self.max_rows:
+            raise ConfigError(
+                f"catalogue is full: {len(fresh)} new products exceed the capacity of "
+                f"{self.capacity} products added since training; re-train (make train)"
+            )
+        cat_index, names = dict(s.category_index), list(s.category_names)
+        cats = [_category_row(meta.category, cat_index, names) for _, meta, _ in fresh]
+        vin = np.stack([c.input for _, _, c in fresh]).astype(np.float32)
+        vout = np.stack([c.output for _, _, c in fresh]).astype(np.float32)
+        new_in = vin if s.new_vectors_in is None else np.vstack([s.new_vectors_in, vin])
+        new_out = vout if s.new_vectors_out is None else np.vstack([s.new_vectors_out, vout])
+        rows = range(s.n_rows, s.n_rows + len(fresh))
+        self.state = CatalogState(
+            s.item_ids, s.index,
+            (*s.new_ids, *(i for i, _, _ in fresh)),
+            {**s.new_index, **{i: r for (i, _, _), r in zip(fresh, rows, strict=True)}},
+            np.concatenate([s.categories, np.asarray(cats, np.int32)]),
+            names, cat_index,
+            np.concatenate([s.available, [m.available for _, m, _ in fresh]]).astype(bool),
+            s.metadata,
+            {**s.updates, **{r: m for (_, m, _), r in zip(fresh, rows, strict=True)}},
+            new_in, new_out,
+            {**s.cold_neighbours,
+             **{r: (c.neighbours, c.weights) for (_, _, c), r in zip(fresh, rows, strict=True)}},
+        )  # fmt: skip
+        return len(fresh)
 
     def new_products(self) -> list[tuple[str, ProductMetadata, ColdVectors]]:
         """Products added since training, with their cold-start vectors (to save them)."""

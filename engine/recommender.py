@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.candidate_stage import candidate_features, rank_and_filter
+from engine.candidate_stage import candidate_features, keep_mask, rank_and_filter
 from engine.errors import ConfigError
 from engine.model import RecommenderModel
 from engine.session import SessionEvent, WeighedSession, as_events, weigh_session
@@ -261,20 +261,11 @@ class SessionRecommender:
         return np.array([r for r in rows if r is not None], dtype=np.int64)
 
     def _filter_mask(self, cand, filters: Filters, state, current_row, seen) -> np.ndarray:
-        keep = state.available[cand].copy()
-        if current_row is not None:
-            keep &= cand != current_row
-        if len(seen):
-            keep &= ~np.isin(cand, seen)
-        if filters.categories is not None:
-            wanted = [
-                state.category_index[c] for c in filters.categories if c in state.category_index
-            ]
-            keep &= np.isin(state.categories[cand], wanted)
-        if filters.exclude:
-            ex = [r for r in (state.row_of(str(i)) for i in filters.exclude) if r is not None]
-            keep &= ~np.isin(cand, ex)
-        return keep
+        return keep_mask(
+            np.asarray(cand, np.int64), state.available, -1 if current_row is None else current_row,
+            np.asarray(seen, np.int64), self._allowed_categories(filters, state),
+            state.categories, self._excluded_rows(filters, state),
+        )  # fmt: skip
 
     @staticmethod
     def _top(cand: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:

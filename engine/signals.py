@@ -51,27 +51,6 @@ def add_items(items, values, out, touched, n_touched):
 
 
 @nb.njit(cache=True)
-def take_top(buf, touched, n_touched, top_n, mark, cand, n_cand):
-    """Add the ``top_n`` touched rows with the highest ``buf`` value to the candidates."""
-    if n_touched == 0 or top_n <= 0:
-        return n_cand
-    vals = np.empty(n_touched, np.float32)
-    for a in range(n_touched):
-        vals[a] = -buf[touched[a]]
-    if n_touched > top_n:
-        order = np.argsort(vals, kind="mergesort")[:top_n]
-    else:
-        order = np.argsort(vals, kind="mergesort")
-    for a in order:
-        it = touched[a]
-        if mark[it] == 0:
-            mark[it] = 1
-            cand[n_cand] = it
-            n_cand += 1
-    return n_cand
-
-
-@nb.njit(cache=True)
 def add_candidates(items, mark, cand, n_cand, limit):
     """Add ``items`` (in order) to the candidates until there are ``limit``."""
     for a in range(len(items)):
@@ -83,6 +62,18 @@ def add_candidates(items, mark, cand, n_cand, limit):
             cand[n_cand] = it
             n_cand += 1
     return n_cand
+
+
+@nb.njit(cache=True)
+def take_top(buf, touched, n_touched, top_n, mark, cand, n_cand):
+    """Add the ``top_n`` touched rows with the highest ``buf`` value to the candidates."""
+    if n_touched == 0 or top_n <= 0:
+        return n_cand
+    vals = np.empty(n_touched, np.float32)
+    for a in range(n_touched):
+        vals[a] = -buf[touched[a]]
+    order = np.argsort(vals, kind="mergesort")[:top_n]
+    return add_candidates(touched[order], mark, cand, n_cand, len(mark))
 
 
 @nb.njit(cache=True)
@@ -143,11 +134,6 @@ class Scratch:
         self.session_sim = np.zeros(n_sessions, np.float64)
         self.session_shared = np.full(n_sessions, -1, np.int32)
         self.session_touched = np.empty(n_sessions, np.int32)
-
-    def clear(self, n_touched: list[int], cand: np.ndarray) -> None:
-        for s, n in enumerate(n_touched):
-            self.signals[s, self.touched[s, :n]] = 0.0
-        self.mark[cand] = 0
 
 
 class ScratchPool:
