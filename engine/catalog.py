@@ -32,6 +32,19 @@ class ProductMetadata:
     title: str | None = None
     available: bool = True
 
+    @classmethod
+    def from_columns(cls, columns: dict[str, list]) -> list[ProductMetadata]:
+        """One per row of a table with ``category_id``, ``brand``, ``price``, ``title`` and
+        ``available`` columns (as ``pyarrow.Table.to_pydict()`` gives them); an unknown
+        availability means available."""
+        return [
+            cls(c, b, p, t, a is not False)
+            for c, b, p, t, a in zip(
+                columns["category_id"], columns["brand"], columns["price"], columns["title"],
+                columns["available"], strict=True,
+            )
+        ]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class ColdVectors:

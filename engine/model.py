@@ -236,11 +236,12 @@ class RecommenderModel:
         products = [
             (
                 item_id,
-                ProductMetadata(t["category_id"][k], t["brand"][k], t["price"][k], t["title"][k],
-                                bool(t["available"][k])),
+                meta,
                 ColdVectors(vin[k], vout[k], rows[ptr[k]:ptr[k + 1]], weights[ptr[k]:ptr[k + 1]]),
             )
-            for k, item_id in enumerate(t["item_id"])
+            for k, (item_id, meta) in enumerate(
+                zip(t["item_id"], ProductMetadata.from_columns(t), strict=True)
+            )
         ]  # fmt: skip
         self.catalog.add_new_many(products)
 
@@ -263,13 +264,7 @@ class RecommenderModel:
         params = ModelParams.from_dict(spec["params"])
         items = bundle.table("items").to_pydict()
         ids = items["item_id"]
-        metadata = {
-            i: ProductMetadata(c, b, p, t, bool(a) if a is not None else True)
-            for i, c, b, p, t, a in zip(
-                ids, items["category_id"], items["brand"], items["price"], items["title"],
-                items["available"], strict=True,
-            )
-        }  # fmt: skip
+        metadata = dict(zip(ids, ProductMetadata.from_columns(items), strict=True))
         n_cold = bundle.table("cold_items").num_rows if bundle.has("cold_items.parquet") else 0
         catalog = Catalog(ids, items["category_id"], metadata, capacity=new_items_capacity + n_cold)
         vectors = ItemVectors(

@@ -230,23 +230,18 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata):
 def item_metadata(items) -> dict[str, ProductMetadata]:
     """The bundle item table (vocabulary order) as metadata per item id."""
     t = items.to_pydict()
-    return {
-        i: ProductMetadata(c, b, p, ti, True if a is None else bool(a))
-        for i, c, b, p, ti, a in zip(
-            t["item_id"], t["category_id"], t["brand"], t["price"], t["title"], t["available"],
-            strict=True,
-        )
-    }  # fmt: skip
+    return dict(zip(t["item_id"], ProductMetadata.from_columns(t), strict=True))
 
 
 def _products_without_views(catalogue) -> list[tuple[str, ProductMetadata]]:
     t = catalogue.to_pydict()
     return [
-        (t["item_id"][k], ProductMetadata(t["category_id"][k], t["brand"][k], t["price"][k],
-                                          t["title"][k], t["available"][k] is not False))
-        for k in range(catalogue.num_rows)
-        if not t["has_vector"][k]
-    ]  # fmt: skip
+        (item_id, meta)
+        for item_id, meta, has_vector in zip(
+            t["item_id"], ProductMetadata.from_columns(t), t["has_vector"], strict=True
+        )
+        if not has_vector
+    ]
 
 
 def _publish(job, model: RecommenderModel, catalogue, manifest) -> Path:
