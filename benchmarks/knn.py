@@ -53,7 +53,7 @@ def measure_bundle(name: str, bundle_dir, n_queries: int, k: int, rng) -> None:
     bundle = Bundle.load(bundle_dir, verify=False)
     spec = bundle.json(MODEL_FILE)
     vin, vout = bundle.array("vectors_input"), bundle.array("vectors_output")
-    index = HnswIndex.load(bundle.file("hnsw_next.bin"), spec["next_index"])
+    index = HnswIndex.load(bundle.file("hnsw_next.bin"), spec["next_index"], *vout.shape)
     queries = session_queries(np.asarray(vin), n_queries, rng)
     measure(f"{name} ({len(vout):,} items, ef {index.params.ef})", index,
             ExactIndex(vout, "ip"), queries, k)  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from engine.errors import ConfigError, DataError
+from engine.errors import BundleError, ConfigError, DataError
 
 Space = Literal["ip", "cosine"]
 
@@ -158,8 +158,18 @@ class HnswIndex:
         }
 
     @classmethod
-    def load(cls, path: str | os.PathLike, meta: dict, ef: int | None = None) -> HnswIndex:
-        """Load a graph saved by :meth:`save`; ``ef`` (or the saved one) is re-applied."""
+    def load(
+        cls, path: str | os.PathLike, meta: dict, n_items: int, dim: int, ef: int | None = None
+    ) -> HnswIndex:
+        """Load a graph saved by :meth:`save`; ``ef`` (or the saved one) is re-applied.
+
+        The graph must cover exactly ``n_items`` vectors of ``dim`` dimensions, labelled
+        ``0..n_items-1``: its labels become rows of the vector matrices, so a graph that does
+        not fit them is refused before any query.
+
+        Raises:
+            BundleError: the metadata or the graph does not fit the vectors.
+        """
         import hnswlib
 
         space = meta["space"]
@@ -167,9 +177,24 @@ class HnswIndex:
         params = HnswParams(**meta["params"])
         if ef is not None:
             params = HnswParams(**{**params.to_dict(), "ef": ef})
-        dim = int(meta["dim"])
+        if int(meta["dim"]) != dim or not np.isfinite(float(meta["max_norm"])):
+            raise BundleError(
+                f"HNSW index {path} was built on {meta['dim']}-dimensional vectors (max norm "
+                f"{meta['max_norm']}), the model has {dim}; re-train the bundle"
+            )
         index = hnswlib.Index(space="l2" if space == "ip" else "cosine", dim=dim + (space == "ip"))
-        index.load_index(str(path))
+        index.load_index(str(path), max_elements=n_items)
+        labels = np.asarray(index.get_ids_list(), dtype=np.int64)
+        if (
+            index.get_current_count() != n_items
+            or len(labels) != n_items
+            or (n_items and (labels.min() < 0 or labels.max() >= n_items))
+        ):
+            raise BundleError(
+                f"HNSW index {path} holds {index.get_current_count()} items labelled "
+                f"{labels.min() if len(labels) else '-'}..{labels.max() if len(labels) else '-'}"
+                f", the model has {n_items} (rows 0..{n_items - 1}); re-train the bundle"
+            )
         index.set_ef(params.ef)  # ef is not saved with the index
         return cls(index, space, params, dim, float(meta["max_norm"]))
 

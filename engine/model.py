@@ -15,11 +15,12 @@ import numpy as np
 import pyarrow as pa
 
 from engine.bundle import Bundle, BundleWriter
+from engine.bundle_checks import BundleArrays
 from engine.catalog import Catalog, CatalogState, ColdVectors, ProductMetadata
 from engine.coldstart import ColdStart, ColdStartParams
 from engine.corpus import NO_CATEGORY, SessionCorpus
 from engine.covisitation import CoVisitation, CoVisitationParams, SparseRows
-from engine.errors import BundleError, IncompatibleBundleError
+from engine.errors import BundleError, ConfigError, IncompatibleBundleError
 from engine.index import ExactIndex, HnswIndex, HnswParams
 from engine.popularity import popularity_scores, recent_counts, top_by_category
 from engine.ranking import RankerParams
@@ -72,19 +73,101 @@ class ModelParams:
         return ModelParams(**{**{k: getattr(self, k) for k in self.__dataclass_fields__}, **parts})
 
 
+#: Columns of the item tables (``items``, ``cold_items``) in a bundle.
+ITEM_COLUMNS = {
+    "item_id": pa.string(),
+    "category_id": pa.string(),
+    "count": pa.int64(),
+    "brand": pa.string(),
+    "price": pa.float64(),
+    "title": pa.string(),
+    "available": pa.bool_(),
+}
+
+
 def _metadata_table(item_ids, categories, counts, metadata) -> pa.Table:
     meta = [metadata.get(i) or ProductMetadata() for i in item_ids]
-    return pa.table(
-        {
-            "item_id": pa.array(item_ids, pa.string()),
-            "category_id": pa.array(categories, pa.string()),
-            "count": pa.array(counts, pa.int64()),
-            "brand": pa.array([m.brand for m in meta], pa.string()),
-            "price": pa.array([m.price for m in meta], pa.float64()),
-            "title": pa.array([m.title for m in meta], pa.string()),
-            "available": pa.array([m.available for m in meta], pa.bool_()),
+    columns = {
+        "item_id": item_ids,
+        "category_id": categories,
+        "count": counts,
+        "brand": [m.brand for m in meta],
+        "price": [m.price for m in meta],
+        "title": [m.title for m in meta],
+        "available": [m.available for m in meta],
+    }
+    return pa.table({k: pa.array(v, ITEM_COLUMNS[k]) for k, v in columns.items()})
+
+
+def _declared_shape(arrays: BundleArrays, spec: dict, n_table: int) -> dict[str, int]:
+    """The counts every array is checked against: model.json's ``shape`` (derived from the
+    arrays for bundles written before it was recorded), which must agree with the item table
+    and with the manifest's counts."""
+    bundle = arrays.bundle
+    shape = spec.get("shape")
+    if shape is None:
+        vin = bundle.array("vectors_input")
+        shape = {
+            "items": n_table,
+            "dim": int(vin.shape[-1]) if vin.ndim == 2 else -1,
+            "sessions": len(bundle.array("sessions_indptr")) - 1,
+            "cold_items": bundle.table("cold_items").num_rows
+            if bundle.has("cold_items.parquet")
+            else 0,
         }
-    )
+    keys = ("items", "dim", "sessions", "cold_items")
+    if not isinstance(shape, dict) or any(
+        type(shape.get(k)) is not int or shape[k] < 0 for k in keys
+    ):
+        arrays.fail(MODEL_FILE + ".json", f"has no valid shape {keys} (got {shape!r})")
+    if shape["items"] != n_table:
+        arrays.fail("items.parquet", f"has {n_table} rows, expected {shape['items']} items")
+    counts = bundle.manifest.get("counts") or {}
+    for key in ("items", "sessions", "dim"):
+        if key in counts and counts[key] != shape[key]:
+            arrays.fail("manifest.json", f"counts {counts[key]} {key}, the model {shape[key]}")
+    return {k: shape[k] for k in keys}
+
+
+def _checked_items(arrays: BundleArrays, name: str) -> dict[str, list]:
+    """Item table ``name`` as columns, typed, with unique ids and non-negative counts."""
+    table = arrays.bundle.table(name)
+    what = f"{name}.parquet"
+    for column, kind in ITEM_COLUMNS.items():
+        if column not in table.column_names or table.schema.field(column).type != kind:
+            arrays.fail(what, f"lacks the {kind} column {column!r}")
+    items = table.select(list(ITEM_COLUMNS)).to_pydict()
+    ids = items["item_id"]
+    if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
+        arrays.fail(what, "has empty, non-text or repeated item ids")
+    if not all(isinstance(c, int) and c >= 0 for c in items["count"]):
+        arrays.fail(what, "has missing or negative counts")
+    return items
+
+
+def _cold_products(
+    arrays: BundleArrays, shape: dict[str, int]
+) -> list[tuple[str, ProductMetadata, ColdVectors]]:
+    """Products with metadata and no views saved with the bundle, with their vectors."""
+    m, n, dim = shape["cold_items"], shape["items"], shape["dim"]
+    if m == 0:
+        return []
+    t = _checked_items(arrays, "cold_items")
+    if len(t["item_id"]) != m:
+        arrays.fail("cold_items.parquet", f"has {len(t['item_id'])} rows, expected {m}")
+    vin = arrays.finite("cold_vectors_input", (m, dim))
+    vout = arrays.finite("cold_vectors_output", (m, dim))
+    ptr, rows, weights = arrays.csr(
+        ("cold_neighbours_indptr", "cold_neighbours_rows", "cold_neighbours_weights"), m, n,
+        np.int64,
+    )  # fmt: skip
+    return [
+        (item_id, meta, ColdVectors(vin[k], vout[k], rows[ptr[k]:ptr[k + 1]],
+                                    weights[ptr[k]:ptr[k + 1]]))
+        for k, (item_id, meta) in enumerate(
+            zip(t["item_id"], ProductMetadata.from_columns(t), strict=True)
+        )
+    ]  # fmt: skip
 
 
 class RecommenderModel:
@@ -199,6 +282,13 @@ class RecommenderModel:
         w.add_json(
             MODEL_FILE,
             {
+                # what loading checks every array against (engine/bundle_checks.py)
+                "shape": {
+                    "items": n,
+                    "dim": self.vectors.dim,
+                    "sessions": kn.n_sessions,
+                    "cold_items": self.catalog.n_rows - n,
+                },
                 "params": self.params.to_dict(),
                 "next_index": self.next_index.save(w.path_for("hnsw_next.bin")),
                 "similar_index": self.similar_index.save(w.path_for("hnsw_similar.bin")),
@@ -223,28 +313,6 @@ class RecommenderModel:
         w.add_array("cold_neighbours_rows", np.concatenate([c.neighbours for _, _, c in new]))
         w.add_array("cold_neighbours_weights", np.concatenate([c.weights for _, _, c in new]))
 
-    def _load_new_products(self, bundle: Bundle) -> None:
-        if not bundle.has("cold_items.parquet"):
-            return
-        t = bundle.table("cold_items").to_pydict()
-        vin, vout = bundle.array("cold_vectors_input"), bundle.array("cold_vectors_output")
-        ptr = bundle.array("cold_neighbours_indptr")
-        rows, weights = (
-            bundle.array("cold_neighbours_rows"),
-            bundle.array("cold_neighbours_weights"),
-        )
-        products = [
-            (
-                item_id,
-                meta,
-                ColdVectors(vin[k], vout[k], rows[ptr[k]:ptr[k + 1]], weights[ptr[k]:ptr[k + 1]]),
-            )
-            for k, (item_id, meta) in enumerate(
-                zip(t["item_id"], ProductMetadata.from_columns(t), strict=True)
-            )
-        ]  # fmt: skip
-        self.catalog.add_new_many(products)
-
     def add_cold_products(self, products: list[tuple[str, ProductMetadata]]) -> int:
         """Give products with no views cold-start vectors (batch); returns how many were new."""
         state = self.catalog.state
@@ -253,7 +321,15 @@ class RecommenderModel:
 
     @classmethod
     def load(cls, bundle: Bundle, new_items_capacity: int = 100_000) -> RecommenderModel:
-        """Load a verified bundle; vectors and tables are memory-mapped read-only."""
+        """Load a verified bundle; vectors and tables are memory-mapped read-only.
+
+        Every array is checked (dtype, shape, index ranges, row pointers) against the model's
+        declared shape before anything uses it (engine/bundle_checks.py).
+
+        Raises:
+            BundleError: a part is missing or inconsistent with the others.
+            IncompatibleBundleError: the parameters were written by another engine version.
+        """
         try:
             spec = bundle.json(MODEL_FILE)
         except BundleError as exc:
@@ -261,16 +337,39 @@ class RecommenderModel:
                 f"{exc}: this bundle has no recommender model (written by an older pipeline?); "
                 "re-train it with `make train`"
             ) from None
-        params = ModelParams.from_dict(spec["params"])
-        items = bundle.table("items").to_pydict()
+        arrays = BundleArrays(bundle)
+        shape = _declared_shape(arrays, spec, bundle.table("items").num_rows)
+        n, dim, n_sessions = shape["items"], shape["dim"], shape["sessions"]
+        try:
+            params = ModelParams.from_dict(spec["params"])
+            indexes = [
+                HnswIndex.load(bundle.file(f"hnsw_{name}.bin"), spec[f"{name}_index"], n, dim)
+                for name in ("next", "similar")
+            ]
+        except IncompatibleBundleError:
+            raise
+        except (BundleError, ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+            arrays.fail(MODEL_FILE + ".json", f"does not describe a servable model ({exc})")
+        items = _checked_items(arrays, "items")
         ids = items["item_id"]
         metadata = dict(zip(ids, ProductMetadata.from_columns(items), strict=True))
-        n_cold = bundle.table("cold_items").num_rows if bundle.has("cold_items.parquet") else 0
-        catalog = Catalog(ids, items["category_id"], metadata, capacity=new_items_capacity + n_cold)
+        catalog = Catalog(
+            ids, items["category_id"], metadata, capacity=new_items_capacity + shape["cold_items"]
+        )
         vectors = ItemVectors(
             np.array(ids, dtype=object),
-            bundle.array("vectors_input"),
-            bundle.array("vectors_output"),
+            arrays.finite("vectors_input", (n, dim)),
+            arrays.finite("vectors_output", (n, dim)),
+        )
+        sessions_ptr, sessions = arrays.csr(
+            ("sessions_indptr", "sessions_indices", None), n_sessions, n, np.int32
+        )
+        inv_ptr, inv_sessions = arrays.csr(
+            ("knn_inv_ptr", "knn_inv_sessions", None), n, n_sessions, np.int32
+        )
+        longest = int(np.diff(sessions_ptr).max()) if n_sessions else 0
+        inv_positions = arrays.indices(
+            "knn_inv_positions", np.int32, len(inv_sessions), max(longest, 1)
         )
         model = cls(
             catalog=catalog,
@@ -278,25 +377,22 @@ class RecommenderModel:
             counts=np.asarray(items["count"], dtype=np.int64),
             covisitation=CoVisitation(
                 *(
-                    SparseRows(*(bundle.array(f"{name}_{part}") for part in SPARSE_PARTS))
+                    SparseRows(
+                        *arrays.csr(tuple(f"{name}_{p}" for p in SPARSE_PARTS), n, n, np.int32)
+                    )
                     for name in ("related", "successors")
                 ),
                 params.covisitation,
-            ),
+            ),  # fmt: skip
             session_knn=SessionKnn(
-                bundle.array("sessions_indptr"),
-                bundle.array("sessions_indices"),
-                bundle.array("knn_inv_ptr"),
-                bundle.array("knn_inv_sessions"),
-                bundle.array("knn_inv_positions"),
-                params.session_knn,
+                sessions_ptr, sessions, inv_ptr, inv_sessions, inv_positions, params.session_knn
             ),
-            next_index=HnswIndex.load(bundle.file("hnsw_next.bin"), spec["next_index"]),
-            similar_index=HnswIndex.load(bundle.file("hnsw_similar.bin"), spec["similar_index"]),
+            next_index=indexes[0],
+            similar_index=indexes[1],
             params=params,
             version=bundle.version,
         )
-        model._load_new_products(bundle)
+        model.catalog.add_new_many(_cold_products(arrays, shape))
         return model
 
     # ------------------------------------------------------------------ lookups

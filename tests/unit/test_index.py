@@ -40,7 +40,7 @@ def test_save_load_reapplies_ef(tmp_path):
     params = HnswParams(M=8, ef_construction=50, ef=64)
     built = HnswIndex.build(x, "ip", params, threads=1)
     meta = built.save(tmp_path / "i.bin")
-    loaded = HnswIndex.load(tmp_path / "i.bin", meta)
+    loaded = HnswIndex.load(tmp_path / "i.bin", meta, len(x), x.shape[1])
     a, sa = built.query(queries, 10)
     b, sb = loaded.query(queries, 10)
     assert np.array_equal(a, b)
