@@ -3,7 +3,8 @@
 ``ApiMetrics(registry)`` creates them in a registry; ``default_api_metrics()`` is the process
 default (what ``/metrics`` exposes together with :func:`serving.metrics.default_metrics`).
 Labels are bounded: routes are path templates (``/v1/products/{product_id}/similar``), never
-raw paths, and an unmatched path is ``"unmatched"``.
+raw paths; a path that matches no route and a method outside the standard ones are ``"other"``
+(serving/middleware.py).
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving.api.errors import error_response
 from serving.api_metrics import ApiMetrics
 
+#: Label values taken from a request come from closed sets, so that no client can grow the
+#: number of series (each costs memory in every process and in Prometheus): invented methods
+#: and paths that match no route are all counted as ``other``.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
+
 
 class RequestMetricsMiddleware:
     """Latency histogram and status counter per route template."""
@@ -41,8 +47,8 @@ class RequestMetricsMiddleware:
         finally:
             # The router stores the matched route in the scope; its path_format is the template
             # as OpenAPI shows it ("{product_id}", without the ":path" converter).
-            route = getattr(scope.get("route"), "path_format", None) or "unmatched"
-            method = scope["method"]
+            route = getattr(scope.get("route"), "path_format", None) or OTHER
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER
             m = self.metrics
             m.request_seconds.labels(method, route).observe(time.perf_counter() - started)
             m.requests.labels(method, route, str(status)).inc()

@@ -258,7 +258,7 @@ def test_oversize_bodies_get_413(artifacts):
         metrics = client.get("/metrics").text
         assert (
             metric_value(
-                metrics, 'nowrec_http_requests_total{method="POST",route="unmatched",status="413"}'
+                metrics, 'nowrec_http_requests_total{method="POST",route="other",status="413"}'
             )
             + metric_value(
                 metrics, 'nowrec_http_requests_total{method="POST",route="/v1/events",status="413"}'
@@ -361,6 +361,35 @@ def test_unknown_routes_and_methods_are_json(client):
     assert r.status_code == 404 and "/docs" in error_of(r)
     r = client.delete("/v1/recommendations")
     assert r.status_code == 405 and "DELETE" in error_of(r)
+
+
+def _series(client, metric: str) -> set[str]:
+    text = client.get("/metrics").text
+    return {line.rsplit(" ", 1)[0] for line in text.splitlines() if line.startswith(metric + "{")}
+
+
+def test_metric_labels_from_requests_come_from_closed_sets(client):
+    """Invented methods and paths must not add series: each would cost memory for good."""
+
+    def strange_requests(n: int) -> None:
+        for k in range(n):
+            client.request(f"INVENT{k}", "/v1/recommendations")
+            client.get(f"/no/such/path/{k}")
+            client.request(f"X{k}", f"/random-{k}")
+
+    strange_requests(3)
+    client.get("/metrics")
+    before = {m: _series(client, m) for m in ("nowrec_http_requests_total",
+                                               "nowrec_http_request_duration_seconds_count")}  # fmt: skip
+    strange_requests(200)
+    after = {m: _series(client, m) for m in before}
+    assert after == before
+    text = client.get("/metrics").text
+    assert (
+        metric_value(text, 'nowrec_http_requests_total{method="other",route="other",status="404"}')
+        == 203
+    )
+    assert "INVENT" not in text and "/no/such" not in text
 
 
 def test_openapi_documents_every_route(client):
