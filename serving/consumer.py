@@ -28,7 +28,12 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from kafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    MessageSizeTooLargeError,
+)
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
@@ -48,6 +53,8 @@ log = logging.getLogger("nowrec.consumer")
 #: Dead-letter headers: why the event was refused and where it came from.
 HEADER_ERROR = "nowrec-error"
 HEADER_SOURCE = "nowrec-source"  # "topic/partition/offset"
+HEADER_SIZE = "nowrec-size"  # bytes of the original value
+HEADER_TRUNCATED = "nowrec-truncated"  # "true" when the copy holds only the first bytes
 _MAX_ERROR_CHARS = 1000
 
 
@@ -76,6 +83,34 @@ def split_batch(
         except Exception as exc:  # a decoder bug must not stop the loop either
             rejected.append(Rejected(record, f"cannot decode ({type(exc).__name__}: {exc})"))
     return events, rejected
+
+
+def _size(value: bytes | None) -> int:
+    return 0 if value is None else len(value)
+
+
+def dead_letter(
+    rejected: Rejected, max_bytes: int
+) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+    """The dead-letter copy of a rejected record: ``(value, key, headers)``.
+
+    Value and key are kept whole up to ``max_bytes`` each and cut to their first
+    ``max_bytes`` beyond; the headers say why the record was refused, where it came from
+    (``topic/partition/offset``), its value's size, and whether the copy was cut. Pure.
+    """
+    record = rejected.record
+    value, key = record.value, record.key
+    cut = _size(value) > max_bytes or _size(key) > max_bytes
+    headers = [
+        (HEADER_ERROR, rejected.error[:_MAX_ERROR_CHARS].encode()),
+        (HEADER_SOURCE, f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        (HEADER_SIZE, str(_size(value)).encode()),
+    ]
+    if cut:
+        headers.append((HEADER_TRUNCATED, b"true"))
+        value = None if value is None else value[:max_bytes]
+        key = None if key is None else key[:max_bytes]
+    return value, key, headers
 
 
 @dataclass(slots=True)
@@ -244,28 +279,22 @@ class SessionEventConsumer:
         m.consumer_batch_seconds.observe(time.perf_counter() - started)
 
     def _send_dead_letters(self, rejected: Sequence[Rejected]) -> None:
+        """Forward the rejected records, each as :func:`dead_letter` copies it; a copy the
+        broker still finds too large goes again with its headers only, so no record can stop
+        the partition. Raises BrokerUnavailableError only when the broker does not answer."""
         if not rejected:
             return
         try:
             producer = self._dead_letter_producer()
-            futures = [
-                producer.send(
-                    self.settings.kafka_dead_letter_topic,
-                    value=r.record.value,
-                    key=r.record.key,
-                    headers=[
-                        (HEADER_ERROR, r.error[:_MAX_ERROR_CHARS].encode()),
-                        (
-                            HEADER_SOURCE,
-                            f"{r.record.topic}/{r.record.partition}/{r.record.offset}".encode(),
-                        ),
-                    ],
-                )
-                for r in rejected
-            ]
-            producer.flush(timeout=self.settings.kafka_request_timeout_ms / 1000)
-            for future in futures:
-                future.get(timeout=0)
+            too_large = self._produce(producer, rejected, self.settings.kafka_dead_letter_max_bytes)
+            if too_large:
+                log.warning(
+                    "%d dead letters too large for the broker even when cut to %d bytes; "
+                    "sending their headers only (lower NOWREC_KAFKA_DEAD_LETTER_MAX_BYTES)",
+                    len(too_large), self.settings.kafka_dead_letter_max_bytes,
+                )  # fmt: skip
+                if self._produce(producer, too_large, 0):
+                    raise KafkaError("the broker refused even an empty dead letter")
         except KafkaError as exc:
             raise BrokerUnavailableError(
                 f"could not write {len(rejected)} malformed events to "
@@ -273,12 +302,31 @@ class SessionEventConsumer:
             ) from exc
         for r in rejected:
             log.info(
-                "dead-lettered %s/%s/%s: %s",
-                r.record.topic,
-                r.record.partition,
-                r.record.offset,
+                "dead-lettered %s/%s/%s (%d bytes): %s",
+                r.record.topic, r.record.partition, r.record.offset, _size(r.record.value),
                 r.error,
-            )
+            )  # fmt: skip
+
+    def _produce(
+        self, producer: KafkaProducer, rejected: Sequence[Rejected], max_bytes: int
+    ) -> list[Rejected]:
+        """Send a copy of each of at most ``max_bytes``; return those refused as too large."""
+        topic = self.settings.kafka_dead_letter_topic
+        too_large: list[Rejected] = []
+        futures = []
+        for r in rejected:
+            value, key, headers = dead_letter(r, max_bytes)
+            try:
+                futures.append((r, producer.send(topic, value=value, key=key, headers=headers)))
+            except MessageSizeTooLargeError:  # over the producer's own max_request_size
+                too_large.append(r)
+        producer.flush(timeout=self.settings.kafka_request_timeout_ms / 1000)
+        for r, future in futures:
+            try:
+                future.get(timeout=0)
+            except MessageSizeTooLargeError:  # over the broker's (or the topic's) limit
+                too_large.append(r)
+        return too_large
 
     def _commit(
         self, consumer: KafkaConsumer, records: Mapping[TopicPartition, Sequence[ConsumerRecord]]

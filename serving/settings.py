@@ -80,6 +80,14 @@ class Settings(BaseSettings):
         pattern=_TOPIC_PATTERN,
         description="Where malformed events go, raw bytes and the error in headers.",
     )
+    kafka_dead_letter_max_bytes: int = Field(
+        default=65_536,
+        ge=0,
+        le=900_000,
+        description="A malformed event larger than this is dead-lettered as a copy of its "
+        "first bytes, with its size and origin in headers: a record near the broker's size "
+        "limit plus the dead-letter headers would not fit, and must not stall the partition.",
+    )
     consumer_batch_size: int = Field(
         default=500,
         ge=1,

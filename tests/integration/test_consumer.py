@@ -13,7 +13,13 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from engine.errors import BrokerUnavailableError
-from serving.consumer import HEADER_ERROR, HEADER_SOURCE, SessionEventConsumer
+from serving.consumer import (
+    HEADER_ERROR,
+    HEADER_SIZE,
+    HEADER_SOURCE,
+    HEADER_TRUNCATED,
+    SessionEventConsumer,
+)
 from serving.events import ViewEvent
 from serving.metrics import LiveMetrics
 from serving.producer import EventProducer
@@ -211,6 +217,59 @@ def test_malformed_events_go_to_the_dead_letter_topic(kafka_broker, kafka_topic,
     assert [h[HEADER_SOURCE].decode() for h in headers] == [
         f"{kafka_topic}/0/{o}" for o in offsets[1:5]
     ]
+
+
+def _dead_letters(broker: TansuBroker, topic: str, n: int) -> list:
+    """The first ``n`` records of a dead-letter topic, over all its partitions."""
+    reader = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10_000,
+        fetch_max_bytes=4 << 20,
+        max_partition_fetch_bytes=4 << 20,
+    )
+    wait_until(lambda: reader.partitions_for_topic(topic), f"the topic {topic}")
+    reader.assign([TopicPartition(topic, p) for p in reader.partitions_for_topic(topic)])
+    try:
+        return [d for _, d in zip(range(n), reader, strict=False)]
+    finally:
+        reader.close()
+
+
+def test_a_record_near_the_size_limit_is_dead_lettered_cut_and_committed(
+    kafka_broker, kafka_topic, metrics
+):
+    """It used to stall the partition for good: the record plus the dead-letter headers was
+    over the producer's limit, which the consumer took for an unavailable broker."""
+    settings = settings_for(kafka_broker, kafka_topic)
+    store = MemorySessionStore()
+    good = {"session_id": "s", "product_id": "p1", "ts": T0}
+    huge = b"x" * 1_048_500
+    raw = KafkaProducer(
+        bootstrap_servers=kafka_broker.bootstrap, acks="all", max_request_size=2 << 20
+    )
+    offsets = [
+        raw.send(kafka_topic, huge, key=b"big").get(10).offset,
+        raw.send(kafka_topic, json.dumps(good).encode()).get(10).offset,
+    ]
+    raw.close()
+    with running(SessionEventConsumer(store, settings, metrics=metrics)) as consumer:
+        wait_until(lambda: consumer.stats.applied == 1, "the event after the huge one")
+        wait_until(
+            lambda: (
+                committed(kafka_broker, settings.kafka_group_id, kafka_topic) == offsets[-1] + 1
+            ),
+            "the commit past both records",
+        )
+    assert consumer.stats.dead_lettered == 1
+    (dead,) = _dead_letters(kafka_broker, settings.kafka_dead_letter_topic, 1)
+    headers = {k: v.decode() for k, v in dead.headers}
+    assert dead.value == huge[: settings.kafka_dead_letter_max_bytes]
+    assert dead.key == b"big"
+    assert headers[HEADER_SOURCE] == f"{kafka_topic}/0/{offsets[0]}"
+    assert headers[HEADER_SIZE] == "1048500"
+    assert headers[HEADER_TRUNCATED] == "true"
+    assert "over the 4096-byte limit" in headers[HEADER_ERROR]
 
 
 def test_store_outage_holds_events_in_kafka_and_lag_shows_it(

@@ -6,7 +6,14 @@ import json
 
 from kafka.consumer.fetcher import ConsumerRecord
 
-from serving.consumer import split_batch
+from serving.consumer import (
+    HEADER_ERROR,
+    HEADER_SIZE,
+    HEADER_SOURCE,
+    HEADER_TRUNCATED,
+    dead_letter,
+    split_batch,
+)
 
 
 def record(value: bytes | None, offset: int) -> ConsumerRecord:
@@ -43,3 +50,20 @@ def test_size_limit_applies_per_record():
 
 def test_empty_batch():
     assert split_batch([]) == ([], [])
+
+
+def test_dead_letter_copies_are_cut_to_the_limit_with_their_origin():
+    (small,) = split_batch([record(b"{oops", 7)])[1]
+    value, key, headers = dead_letter(small, max_bytes=100)
+    h = dict(headers)
+    assert (value, key) == (b"{oops", b"k") and HEADER_TRUNCATED not in h
+    assert h[HEADER_SOURCE] == b"events/0/7" and h[HEADER_SIZE] == b"5"
+
+    (big,) = split_batch([record(b"y" * 5000, 8)], max_bytes=4096)[1]
+    value, key, headers = dead_letter(big, max_bytes=100)
+    h = dict(headers)
+    assert value == b"y" * 100 and key == b"k"
+    assert h[HEADER_TRUNCATED] == b"true" and h[HEADER_SIZE] == b"5000"
+    assert b"over the 4096-byte limit" in h[HEADER_ERROR]
+    value, _, headers = dead_letter(big, max_bytes=0)  # headers only: always fits
+    assert value == b"" and dict(headers)[HEADER_SOURCE] == b"events/0/8"
