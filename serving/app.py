@@ -36,6 +36,8 @@ from serving.state import AppState
 log = logging.getLogger("nowrec.api")
 
 API_VERSION = "1"
+#: Shortest bearer token production mode accepts (development accepts 16).
+PRODUCTION_TOKEN_CHARS = 32
 
 
 def check_settings(settings: Settings) -> None:
@@ -44,11 +46,20 @@ def check_settings(settings: Settings) -> None:
     Raises:
         ConfigError: production mode without a token, or an artifacts URI that cannot be served.
     """
-    if settings.mode == "production" and settings.api_token is None:
-        raise ConfigError(
-            "production mode needs a bearer token for the write and admin endpoints: set "
-            "NOWREC_API_TOKEN (16+ characters), or NOWREC_MODE=development on a workstation"
-        )
+    if settings.mode == "production":
+        token = settings.api_token.get_secret_value() if settings.api_token else None
+        if token is None:
+            raise ConfigError(
+                "production mode needs a bearer token for the write and admin endpoints: set "
+                f"NOWREC_API_TOKEN ({PRODUCTION_TOKEN_CHARS}+ characters, e.g. `openssl rand "
+                "-hex 32`), or NOWREC_MODE=development on a workstation"
+            )
+        if len(token) < PRODUCTION_TOKEN_CHARS or not token.strip():
+            raise ConfigError(
+                f"production mode needs a token of at least {PRODUCTION_TOKEN_CHARS} characters "
+                f"that are not all whitespace (got {len(token)} characters); generate one with "
+                "`openssl rand -hex 32`"
+            )
     artifacts_path(settings.artifacts)
 
 
@@ -103,11 +114,12 @@ def create_app(
     # Added last = outermost: the metrics see every answer, the 413s included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=api_metrics)
-    app.include_router(recommendations.router)
-    app.include_router(products.router)
-    app.include_router(events.router)
-    app.include_router(admin.router)
-    app.include_router(health.router)
-    if settings.bench_ceiling_route:
-        app.include_router(health.ceiling_router)
+    routers = [recommendations.router, products.router, events.router, admin.router]
+    routers += [health.router] + ([health.ceiling_router] if settings.bench_ceiling_route else [])
+    for router in routers:
+        app.include_router(router)
+    # every route with its methods, for the Allow header of OPTIONS and 405 answers
+    app.state.method_routes = [r for r in app.routes if getattr(r, "methods", None)] + [
+        r for router in routers for r in router.routes
+    ]
     return app

@@ -43,7 +43,7 @@ from engine.errors import (
     MalformedEventError,
     StoreUnavailableError,
 )
-from serving.events import MAX_EVENT_BYTES, ViewEvent, decode
+from serving.events import MAX_EVENT_BYTES, ViewEvent, clamp_future, decode
 from serving.metrics import LiveMetrics, default_metrics
 from serving.session_store import SessionStore, make_session_store
 from serving.settings import Settings, get_settings
@@ -120,6 +120,7 @@ class ConsumerStats:
     applied: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    clamped: int = 0
     batches: int = 0
     store_errors: int = 0
     commit_failures: int = 0
@@ -251,6 +252,15 @@ class SessionEventConsumer:
             (r for batch in records.values() for r in batch),
             max_bytes=self.settings.max_event_bytes,
         )
+        # The producer was acknowledged long ago: refusing would lose the event; a clock
+        # ahead of ours gets our time instead (counted, and logged once per batch).
+        events, clamped = clamp_future(events, time.time(), self.settings.max_event_ahead_s)
+        if clamped:
+            log.warning(
+                "%d events were stamped more than %g s after this consumer's clock; stored "
+                "with the consumer's time instead (check the producers' clocks)",
+                clamped, self.settings.max_event_ahead_s,
+            )  # fmt: skip
         try:
             result = self.store.append(events)
         except StoreUnavailableError as exc:
@@ -270,11 +280,13 @@ class SessionEventConsumer:
         self.stats.applied += result.applied
         self.stats.duplicates += result.duplicates
         self.stats.dead_lettered += len(rejected)
+        self.stats.clamped += clamped
         self.stats.batches += 1
         m = self.metrics
         m.events_applied.labels("kafka").inc(result.applied)
         m.events_duplicate.labels("kafka").inc(result.duplicates)
         m.events_dead_lettered.inc(len(rejected))
+        m.events_clamped.inc(clamped)
         m.consumer_batches.inc()
         m.consumer_batch_seconds.observe(time.perf_counter() - started)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -48,6 +49,19 @@ ProductId = Annotated[str, Field(min_length=1, max_length=64, pattern=_ID_PATTER
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
 
 
+def _or_integer(schema: dict[str, Any]) -> None:
+    """JSON schema of an id field: the text id, or an integer (converted to text)."""
+    text = {k: schema.pop(k) for k in ("type", "pattern", "minLength", "maxLength") if k in schema}
+    schema["anyOf"] = [text, {"type": "integer"}]
+
+
+def _number_or_iso(schema: dict[str, Any]) -> None:
+    """JSON schema of ``ts``: unix seconds, or text (ISO-8601 with a timezone, or a number)."""
+    number = {k: schema.pop(k) for k in ("type", "minimum", "maximum") if k in schema}
+    text = {"type": "string", "minLength": 1, "maxLength": 40, "examples": ["2026-11-22T10:00:00Z"]}
+    schema["anyOf"] = [number, text]
+
+
 class ViewEvent(BaseModel):
     """One live shopper event (a product view by default), validated and normalised."""
 
@@ -63,9 +77,13 @@ class ViewEvent(BaseModel):
         default=None,
         description="Idempotency key. Derived from session, product, ts and type when absent.",
     )
-    session_id: SessionId = Field(description=f"Visitor session id (1-128 chars: {ID_CHARSET}).")
+    session_id: SessionId = Field(
+        description=f"Visitor session id (1-128 chars: {ID_CHARSET}); integers are accepted.",
+        json_schema_extra=_or_integer,
+    )
     product_id: ProductId = Field(
-        description=f"Product id (1-64 chars: {ID_CHARSET}); integers are accepted."
+        description=f"Product id (1-64 chars: {ID_CHARSET}); integers are accepted.",
+        json_schema_extra=_or_integer,
     )
     # The bounds repeat what _parse_ts enforces (with its own messages), so that the OpenAPI
     # schema of POST /v1/events says it too; the upper one is a second early because ts is
@@ -74,6 +92,7 @@ class ViewEvent(BaseModel):
         ge=TS_MIN,
         le=TS_MAX - 1,
         description="When it happened: unix seconds or ISO-8601 with timezone (2000..2100).",
+        json_schema_extra=_number_or_iso,
     )
     event_type: EventType = Field(default="view", description="view, cart, purchase, ...")
 
@@ -150,6 +169,30 @@ def parse_ts(value: Any) -> float:
         hint = " (looks like milliseconds; divide by 1000)" if seconds >= TS_MAX * 10 else ""
         raise ValueError(f"{seconds!r} is outside 2000-01-01..2100-01-01 in unix seconds{hint}")
     return seconds
+
+
+def ahead_of(events: Sequence[ViewEvent], now: float, max_ahead_s: float) -> list[int]:
+    """Positions of the events stamped more than ``max_ahead_s`` seconds after ``now``.
+
+    A session is ordered by event time, so one event from the future (a wrong device clock)
+    would stay its newest event and hide every real view after it.
+    """
+    limit = now + max_ahead_s
+    return [i for i, e in enumerate(events) if e.ts > limit]
+
+
+def clamp_future(
+    events: Sequence[ViewEvent], now: float, max_ahead_s: float
+) -> tuple[list[ViewEvent], int]:
+    """The events with those from the future (see :func:`ahead_of`) stamped ``now`` instead,
+    and how many were. Their ids, derived from the original time, are kept, so a redelivered
+    copy is still recognised as the same event."""
+    late = set(ahead_of(events, now, max_ahead_s))
+    if not late:
+        return list(events), 0
+    stamp = round(now, 6)
+    fixed = [e.model_copy(update={"ts": stamp}) if i in late else e for i, e in enumerate(events)]
+    return fixed, len(late)
 
 
 def derive_event_id(session_id: str, product_id: str, ts: float, event_type: str) -> str:

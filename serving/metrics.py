@@ -23,6 +23,8 @@ class LiveMetrics:
         events_applied: events newly added to a session, by ``source`` (kafka | http).
         events_duplicate: events that were already stored (redelivery; changed nothing).
         events_dead_lettered: malformed events sent to the dead-letter topic.
+        events_clamped: events from the future (a producer's clock ahead) stored with the
+            consumer's time instead.
         consumer_batches: batches applied and committed.
         consumer_commit_failures: offset commits that failed (the next commit covers them).
         store_errors: session store calls that failed, by ``backend``.
@@ -47,6 +49,11 @@ class LiveMetrics:
         self.events_dead_lettered = Counter(
             "nowrec_events_dead_lettered",
             "Malformed events sent to the dead-letter topic.",
+            registry=registry,
+        )
+        self.events_clamped = Counter(
+            "nowrec_events_clamped",
+            "Events stamped too far after the consumer's clock, stored with its time instead.",
             registry=registry,
         )
         self.consumer_batches = Counter(

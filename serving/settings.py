@@ -207,8 +207,14 @@ class Settings(BaseSettings):
         le=16_777_216,
         description="Largest request body; larger ones get 413.",
     )
-    max_batch_events: int = Field(
-        default=500, ge=1, le=1000, description="Most events in one POST /v1/events."
+    max_event_ahead_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="An event stamped more than this many seconds after the server's clock "
+        "is refused by POST /v1/events (422: fix the sender's clock) and clamped to the "
+        "consumer's clock by the Kafka consumer (the producer was already acknowledged): "
+        "one event from the future would otherwise stay the newest of its session.",
     )
     wait_for_model: bool = Field(
         default=False,

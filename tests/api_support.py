@@ -27,7 +27,7 @@ from serving.app import create_app
 from serving.settings import Settings
 from tests.synthetic import category_sessions
 
-TOKEN = "test-token-0123456789"
+TOKEN = "test-token-0123456789abcdef0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 #: Category names of the two synthetic categories.
 CATEGORIES = ("sofas", "toys")

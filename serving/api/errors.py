@@ -14,9 +14,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from serving.model_manager import NoModelError
 
@@ -94,7 +95,7 @@ def _shown(value: Any) -> str | None:
 
 def describe_validation(exc: RequestValidationError) -> tuple[int, str, list[ErrorDetail]]:
     """(status, message, details) of a validation error: 400 for a body that is not JSON,
-    413 for too many events, 422 otherwise."""
+    422 otherwise."""
     details: list[ErrorDetail] = []
     status = 422
     for item in exc.errors():
@@ -112,6 +113,8 @@ def describe_validation(exc: RequestValidationError) -> tuple[int, str, list[Err
             message = "required and missing"
         elif kind == "extra_forbidden":
             message = "unknown field; remove it (field names are case-sensitive)"
+        elif kind == "too_long" and where == "body events":
+            message = f"{message}; split the batch"
         elif kind == "string_pattern_mismatch":
             message = "may contain only letters, digits and . _ : @ = + / -"
         # Messages of our own validators (value_error) already name the value.
@@ -139,13 +142,30 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     elif status == 404:
         message = f"no route {request.url.path}; the API is described at /docs"
     elif status == 405:
-        message = f"{request.method} is not allowed on {request.url.path}"
+        allow = allowed_methods(request)
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers={"Allow": allow})
+        message = f"{request.method} is not allowed on {request.url.path}; use {allow}"
+        return error_response(405, message, headers={"Allow": allow})
     elif status == 413:
         limit = request.app.state.settings.max_body_bytes
         message = f"request body is over the {limit}-byte limit; send smaller batches"
     else:
         message = HTTPStatus(status).phrase
     return error_response(status, message, headers=getattr(exc, "headers", None))
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a path: the methods of every route matching it (a path such as
+    /v1/products/{id} has several routes), with HEAD beside GET, and OPTIONS."""
+    methods = {"OPTIONS"}
+    for route in request.app.state.method_routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def _no_model(request: Request, exc: NoModelError) -> JSONResponse:

@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
 from fastapi import APIRouter, HTTPException, Response
+from fastapi.exceptions import RequestValidationError
 
 from engine.errors import BrokerUnavailableError, StoreUnavailableError
 from serving.api.deps import Authorized, StateDep
 from serving.api.errors import error_responses
 from serving.api.schemas import EventsIn, EventsOut
+from serving.events import ViewEvent, ahead_of
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
 _RETRY = {"Retry-After": "1"}
+
+
+def refuse_future_events(events: Sequence[ViewEvent], max_ahead_s: float) -> None:
+    """422 for a batch holding events stamped after the server's clock (beyond the margin):
+    the sender's clock is wrong, and only the sender can fix it."""
+    now = time.time()
+    late = ahead_of(events, now, max_ahead_s)
+    if late:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "events", i, "ts"),
+                    "msg": f"{events[i].ts!r} is {events[i].ts - now:.0f} s after this server's "
+                    f"clock ({now:.0f}); events more than {max_ahead_s:g} s in the future are "
+                    "refused: check the sending device's clock, or stamp events on your server",
+                    "input": events[i].ts,
+                }
+                for i in late
+            ]
+        )
 
 
 @router.post(
@@ -28,11 +54,7 @@ def post_events(state: StateDep, body: EventsIn, response: Response) -> EventsOu
     """Embedded mode: the events are in the session store when this returns (the next
     recommendation sees them). Kafka mode: the broker acknowledged them (202); the consumer
     applies them. Either way an event sent twice is applied once, so retrying is safe."""
-    limit = state.settings.max_batch_events
-    if len(body.events) > limit:
-        raise HTTPException(
-            413, f"{len(body.events)} events is over the {limit}-event limit; split the batch"
-        )
+    refuse_future_events(body.events, state.settings.max_event_ahead_s)
     if state.settings.events_mode == "kafka":
         try:
             sent = state.producer().send(body.events)

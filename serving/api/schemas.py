@@ -11,8 +11,8 @@ from serving.events import ID_CHARSET, ViewEvent
 from serving.events import ProductId as ProductId
 from serving.events import SessionId as SessionId
 
-#: Hard ceiling of events per POST (``max_batch_events`` may lower it).
-MAX_BATCH_EVENTS = 1000
+#: The one limit of events per POST /v1/events (beyond it: 422, as the schema says).
+MAX_BATCH_EVENTS = 500
 #: Category names: printable text (control characters refused), like the bundles hold.
 CategoryName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 K = Annotated[int, Field(ge=1, le=MAX_K, description=f"How many items, 1..{MAX_K}.")]
@@ -67,9 +67,12 @@ class ProductIn(BaseModel):
 
     category: CategoryName | None = None
     brand: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    price: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)] | None = None
+    # strict: a boolean is not a price, and "yes" is not a boolean (the schema's types hold)
+    price: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False, strict=True)] | None = None
     title: Annotated[str, Field(max_length=512)] | None = None
-    available: bool = Field(default=True, description="false: never recommended, at once.")
+    available: bool = Field(
+        default=True, strict=True, description="false: never recommended, at once."
+    )
 
 
 class ProductOut(BaseModel):

@@ -61,7 +61,7 @@ def test_events_from_kafka_reach_the_api_process_within_a_second(
         "NOWREC_CONSUMER_METRICS_PORT": "0",
         "NOWREC_RELOAD_INTERVAL_S": "0",
         "NOWREC_MODE": "production",
-        "NOWREC_API_TOKEN": "e2e-token-0123456789",
+        "NOWREC_API_TOKEN": "e2e-token-0123456789abcdef0123456789",
     }
     consumer_log, api_log = tmp_path / "consumer.log", tmp_path / "api.log"
     consumer = _start(["-m", "serving.consumer"], env, consumer_log)

@@ -272,6 +272,29 @@ def test_a_record_near_the_size_limit_is_dead_lettered_cut_and_committed(
     assert "over the 4096-byte limit" in headers[HEADER_ERROR]
 
 
+def test_events_from_a_clock_ahead_are_stored_with_the_consumer_time(
+    kafka_broker, kafka_topic, metrics
+):
+    """The producer was acknowledged, so the event is kept; stamped an hour ahead it would
+    stay the session's newest event and hide every real view after it."""
+    settings = settings_for(kafka_broker, kafka_topic)
+    store = MemorySessionStore()
+    now = time.time()
+    ahead = ViewEvent(session_id="clock", product_id="ahead", ts=now + 3600)
+    producer = EventProducer.from_settings(settings)
+    with running(SessionEventConsumer(store, settings, metrics=metrics)) as consumer:
+        producer.send([ahead])
+        wait_until(lambda: consumer.stats.applied == 1, "the event from the future")
+        later = ViewEvent(session_id="clock", product_id="later", ts=time.time() + 1)
+        producer.send([later])
+        wait_until(lambda: consumer.stats.applied == 2, "the later event")
+    producer.close()
+    assert [e.product_id for e in store.recent("clock")] == ["ahead", "later"]
+    assert store.recent("clock")[0].ts < now + 60
+    assert consumer.stats.clamped == 1
+    assert gauge(metrics, "nowrec_events_clamped_total") == 1
+
+
 def test_store_outage_holds_events_in_kafka_and_lag_shows_it(
     kafka_broker, kafka_topic, fault_redis_server, metrics
 ):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from engine.errors import ConfigError
+from serving.api.schemas import MAX_BATCH_EVENTS
 from serving.app import create_app
 from tests.api_support import AUTH, TOKEN, api_client, api_settings, metric_value, write_bundle
 from tests.fixtures_kafka import free_port
@@ -200,6 +202,15 @@ def test_product_metadata_is_validated(client, body, where):
     assert r.status_code == 422 and error_of(r).startswith(where)
 
 
+@pytest.mark.parametrize(
+    "body", [{"price": False}, {"price": "12.5"}, {"available": "no"}, {"available": 0}]
+)
+def test_metadata_types_are_what_the_schema_says(client, body):
+    r = client.put("/v1/products/typed", json=body | {"category": "sofas"}, headers=AUTH)
+    assert r.status_code == 422, r.json()
+    assert client.get("/v1/products/typed").status_code == 404
+
+
 def test_non_finite_price_is_refused(client):
     r = client.put(
         "/v1/products/p1",
@@ -239,7 +250,7 @@ def test_event_errors_say_what_is_wrong(client):
 
 
 def test_oversize_bodies_get_413(artifacts):
-    with api_client(artifacts, max_body_bytes=2048, max_batch_events=3) as client:
+    with api_client(artifacts, max_body_bytes=2048) as client:
         big = {"events": [{"session_id": "s", "product_id": "p" * 60, "ts": T0}] * 40}
         r = client.post("/v1/events", json=big, headers=AUTH)
         assert r.status_code == 413 and "2048-byte limit" in error_of(r)
@@ -253,8 +264,6 @@ def test_oversize_bodies_get_413(artifacts):
             "/v1/events", content=chunks(), headers=AUTH | {"Content-Type": "application/json"}
         )
         assert r.status_code == 413 and "2048-byte limit" in error_of(r)
-        four = client.post("/v1/events", json=views("s", "a", "b", "c", "d"), headers=AUTH)
-        assert four.status_code == 413 and "3-event limit" in error_of(four)
         metrics = client.get("/metrics").text
         assert (
             metric_value(
@@ -263,8 +272,58 @@ def test_oversize_bodies_get_413(artifacts):
             + metric_value(
                 metrics, 'nowrec_http_requests_total{method="POST",route="/v1/events",status="413"}'
             )
-            == 3
+            == 2
         )
+
+
+def test_one_batch_limit_with_one_status_code_as_the_schema_says(client):
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["EventsIn"]
+    limit = schema["properties"]["events"]["maxItems"]
+    assert limit == MAX_BATCH_EVENTS
+    ok = client.post("/v1/events", json=views("s", *[f"p{i}" for i in range(limit)]), headers=AUTH)
+    assert ok.status_code == 200 and ok.json()["accepted"] == limit
+    over = client.post(
+        "/v1/events", json=views("s", *[f"p{i}" for i in range(limit + 1)]), headers=AUTH
+    )
+    assert over.status_code == 422
+    assert f"at most {limit} items" in error_of(over) and "split the batch" in error_of(over)
+
+
+def test_the_event_schema_says_what_is_accepted(client):
+    event = client.get("/openapi.json").json()["components"]["schemas"]["ViewEvent"]
+    ts_types = {s["type"] for s in event["properties"]["ts"]["anyOf"]}
+    assert ts_types == {"number", "string"}
+    for field in ("product_id", "session_id"):
+        assert {s["type"] for s in event["properties"][field]["anyOf"]} == {"string", "integer"}
+    # and the API accepts what the schema says: ISO text, numeric text and integer ids
+    now = time.time()
+    accepted = [
+        {"session_id": 42, "product_id": 7, "ts": now - 5},
+        {"session_id": "s", "product_id": "p", "ts": "2026-01-01T10:00:00Z"},
+        {"session_id": "s", "product_id": "p", "ts": str(T0)},
+    ]
+    r = client.post("/v1/events", json={"events": accepted}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["accepted"] == 3
+
+
+def test_events_from_the_future_are_refused_with_the_reason(client):
+    now = time.time()
+    batch = [
+        {"session_id": "fut", "product_id": "c0_i1", "ts": now - 1},
+        {"session_id": "fut", "product_id": "c0_i2", "ts": now + 3600},
+    ]
+    r = client.post("/v1/events", json={"events": batch}, headers=AUTH)
+    assert r.status_code == 422
+    message = error_of(r)
+    assert message.startswith("body events.1.ts:") and "s after this server's clock" in message
+    assert "check the sending device's clock" in message
+    # nothing of the batch was applied, and a few seconds of skew are fine
+    assert (
+        client.get("/v1/recommendations", params={"session_id": "fut"}).json()["session_events"]
+        == 0
+    )
+    batch[1]["ts"] = now + 60
+    assert client.post("/v1/events", json={"events": batch}, headers=AUTH).status_code == 200
 
 
 def test_kafka_mode_without_a_broker_answers_503(artifacts):
@@ -330,7 +389,14 @@ def test_production_mode_refuses_to_start_without_a_token(artifacts):
 def test_short_tokens_are_refused(artifacts):
     with pytest.raises(ValueError, match="api_token"):
         api_settings(artifacts, api_token="short")
-    assert len(TOKEN) >= 16
+    assert len(TOKEN) >= 32
+
+
+@pytest.mark.parametrize("token", ["x" * 20, " " * 40, "\t" * 35])
+def test_production_refuses_a_short_or_blank_token(artifacts, token):
+    with pytest.raises(ConfigError, match="at least 32 characters"):
+        create_app(api_settings(artifacts, mode="production", api_token=token))
+    create_app(api_settings(artifacts, mode="development", api_token=token))  # 16+ is enough
 
 
 # -- health, metrics, errors ----------------------------------------------------------------
@@ -361,6 +427,16 @@ def test_unknown_routes_and_methods_are_json(client):
     assert r.status_code == 404 and "/docs" in error_of(r)
     r = client.delete("/v1/recommendations")
     assert r.status_code == 405 and "DELETE" in error_of(r)
+    assert r.headers["allow"] == "GET, HEAD, OPTIONS"
+
+
+def test_options_answers_with_allow(client):
+    r = client.options("/v1/recommendations")
+    assert r.status_code == 204 and r.headers["allow"] == "GET, HEAD, OPTIONS"
+    # two routes share this path: both their methods are allowed
+    r = client.options("/v1/products/c0_i1")
+    assert r.status_code == 204 and r.headers["allow"] == "GET, HEAD, OPTIONS, PUT"
+    assert client.options("/v1/events").headers["allow"] == "OPTIONS, POST"
 
 
 def _series(client, metric: str) -> set[str]:

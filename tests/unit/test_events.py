@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.errors import DataError, MalformedEventError
-from serving.events import MAX_EVENT_BYTES, ViewEvent, decode, derive_event_id, encode
+from serving.events import (
+    MAX_EVENT_BYTES,
+    ViewEvent,
+    ahead_of,
+    clamp_future,
+    decode,
+    derive_event_id,
+    encode,
+)
 
 
 def raw(**fields) -> bytes:
@@ -169,3 +177,18 @@ def test_valid_events_survive_encoding(session, product, ts):
     assert (
         decode(raw(session_id=session, product_id=product, ts=event.ts)).event_id == event.event_id
     )
+
+
+def test_events_from_the_future_are_found_and_clamped_keeping_their_id():
+    now = 1_700_000_000.0
+    events = [
+        decode(raw(**GOOD | {"ts": now - 10})),
+        decode(raw(**GOOD | {"product_id": "p2", "ts": now + 200})),  # within the margin
+        decode(raw(**GOOD | {"product_id": "p3", "ts": now + 3600})),
+    ]
+    assert ahead_of(events, now, max_ahead_s=300) == [2]
+    fixed, clamped = clamp_future(events, now, max_ahead_s=300)
+    assert clamped == 1
+    assert [e.ts for e in fixed] == [now - 10, now + 200, now]
+    assert fixed[2].event_id == events[2].event_id  # a redelivery is still the same event
+    assert clamp_future(events[:2], now, 300) == (events[:2], 0)
