@@ -26,6 +26,7 @@ import numpy as np
 from engine.candidate_stage import candidate_features, keep_mask, rank_and_filter
 from engine.errors import ConfigError
 from engine.model import RecommenderModel
+from engine.ranking import RankerParams
 from engine.session import SessionEvent, WeighedSession, as_events, weigh_session
 from engine.signals import ScratchPool, strongest_sources
 
@@ -75,13 +76,19 @@ class SessionRecommender:
         model: the loaded model (vectors, indexes, statistics, catalogue).
         exact: search candidates by exact inner product instead of HNSW (for measuring the
             HNSW loss; slower).
+        ranking: candidate sizes and ranker weights to use instead of the model's own (an
+            experiment's variant may override them); None: the model's.
     """
 
-    def __init__(self, model: RecommenderModel, exact: bool = False) -> None:
+    def __init__(
+        self, model: RecommenderModel, exact: bool = False, ranking: RankerParams | None = None
+    ) -> None:
         if not exact and model.next_index is None:
             raise ConfigError("this model was built without HNSW indexes: use exact=True")
         self.model = model
         self.exact = exact
+        self.ranking = ranking or model.params.ranking
+        self._weights = self.ranking.weight_vector
         self.embedding_searches = 0  #: requests that searched the HNSW index (a statistic)
         self._scratch = ScratchPool(model.catalog.max_rows, model.session_knn.n_sessions)
 
@@ -122,7 +129,7 @@ class SessionRecommender:
         cand, features = self.candidates(ws, rows, kinds, trained, state)
         seen = ws.rows if filters.exclude_seen else NO_ROWS
         rec_rows, rec_scores = rank_and_filter(
-            cand, features, m.params.ranking.weight_vector, state.available,
+            cand, features, self._weights, state.available,
             -1 if current_row is None else current_row, seen,
             self._allowed_categories(filters, state), state.categories,
             self._excluded_rows(filters, state), k,
@@ -133,6 +140,14 @@ class SessionRecommender:
             [state.id_of(int(r)) for r in rec_rows], rec_scores, because, strategy, unknown
         )
 
+    def popular(
+        self, k: int = 20, filters: Filters | None = None, current_item: str | None = None
+    ) -> Recommendation:
+        """The most popular products that pass the filters (the ``popular`` baseline), the
+        current product left out."""
+        _check_k(k)
+        return self._popular(k, filters or Filters(), current_item, self.model.catalog.state, 0)
+
     def similar_items(self, item_id: str, k: int = 20, filters: Filters | None = None):
         """Products most similar to ``item_id`` (cosine of input vectors)."""
         _check_k(k)
@@ -141,7 +156,7 @@ class SessionRecommender:
         state = m.catalog.state
         row = m.catalog.row_of(item_id)
         q = m.input_vector(row, state)
-        fetch = min(m.params.ranking.embedding_candidates + k, m.similar_index_ef)
+        fetch = min(self.ranking.embedding_candidates + k, m.similar_index_ef)
         cand, sims = self._search(m.similar_index, m.similar_exact, q, fetch, state, "cosine")
         keep = self._filter_mask(cand, filters, state, row, np.empty(0, np.int64))
         cand, sims = cand[keep], sims[keep]
@@ -165,7 +180,7 @@ class SessionRecommender:
         batch pipeline learns the ranker on exactly the features the service computes.
         """
         m = self.model
-        rp = m.params.ranking
+        rp = self.ranking
         kp = m.session_knn.params
         sc = self._scratch.get()
         warm, recency, decayed = self._warm_rows(ws, trained, state)

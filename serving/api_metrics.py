@@ -69,12 +69,85 @@ class ApiMetrics:
             ["result"],
             registry=registry,
         )
+        self.experiment_config_reloads = Counter(
+            "nowrec_experiment_config_reloads",
+            "Experiments file loads: 'loaded', or 'refused' (the previous config serves).",
+            ["result"],
+            registry=registry,
+        )
+        arm = ["experiment", "variant"]
+        self.experiment_sessions = Counter(
+            "nowrec_experiment_sessions",
+            "Sessions this process served for the first time, by assigned variant.",
+            arm,
+            registry=registry,
+        )
+        self.experiment_impressions = Counter(
+            "nowrec_experiment_impressions",
+            "Answers given (impressions), by variant; holdout answers included.",
+            arm,
+            registry=registry,
+        )
+        self.experiment_clicks = Counter(
+            "nowrec_experiment_clicks",
+            "Clicks by the session's variant; attributed='true' when matched to an answer "
+            "this process gave (by recommendation id, or shown to the session in the window).",
+            [*arm, "attributed"],
+            registry=registry,
+        )
+        self.experiment_carts = Counter(
+            "nowrec_experiment_carts",
+            "Carts of products clicked from a recommendation (last touch).",
+            arm,
+            registry=registry,
+        )
+        self.experiment_purchases = Counter(
+            "nowrec_experiment_purchases",
+            "Purchases of products clicked from a recommendation (last touch).",
+            arm,
+            registry=registry,
+        )
+        self.experiment_revenue = Counter(
+            "nowrec_experiment_revenue",
+            "Revenue (price x quantity) of those purchases.",
+            arm,
+            registry=registry,
+        )
+        self.experiment_srm_p_value = Gauge(
+            "nowrec_experiment_srm_p_value",
+            "Sample-ratio check of the running experiment on this process's sessions "
+            "(chi-square p-value; below 0.001 the split is broken).",
+            ["experiment"],
+            registry=registry,
+        )
+        self.records_written = Counter(
+            "nowrec_records_written",
+            "Impression and outcome records written to their log (files or Kafka).",
+            ["stream"],
+            registry=registry,
+        )
+        self.records_dropped = Counter(
+            "nowrec_records_dropped",
+            "Records dropped because the log's queue was full (the sink is down or slow).",
+            ["stream"],
+            registry=registry,
+        )
         self.product_upserts = Counter(
             "nowrec_product_upserts",
             "Product metadata upserts, by whether the product was new to the model.",
             ["created"],
             registry=registry,
         )
+
+    def set_experiment_labels(self, labels) -> None:
+        """Create every (experiment, variant) series at 0, so dashboards see all arms."""
+        for experiment, variant in labels:
+            for counter in (self.experiment_sessions, self.experiment_impressions,
+                            self.experiment_carts, self.experiment_purchases,
+                            self.experiment_revenue):  # fmt: skip
+                counter.labels(experiment, variant)
+            for attributed in ("true", "false"):
+                self.experiment_clicks.labels(experiment, variant, attributed)
 
 
 @lru_cache(maxsize=1)

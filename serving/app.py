@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from engine.errors import ConfigError
-from serving.api import admin, events, health, products, recommendations
+from serving.api import admin, events, health, products, recommendations, sessions
 from serving.api.errors import install_error_handlers
 from serving.api_metrics import ApiMetrics, default_api_metrics
 from serving.metrics import LiveMetrics, default_metrics
@@ -114,7 +114,8 @@ def create_app(
     # Added last = outermost: the metrics see every answer, the 413s included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=api_metrics)
-    routers = [recommendations.router, products.router, events.router, admin.router]
+    routers = [recommendations.router, products.router, events.router, sessions.router]
+    routers += [admin.router]
     routers += [health.router] + ([health.ceiling_router] if settings.bench_ceiling_route else [])
     for router in routers:
         app.include_router(router)

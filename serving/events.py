@@ -12,6 +12,9 @@ One JSON object per event, for example::
 - ``product_id``: a string; integers are accepted and converted (``1234`` -> ``"1234"``).
 - ``ts``: unix seconds (number, or a numeric string) or ISO-8601 with a timezone, between
   2000-01-01 and 2100-01-01 UTC; kept to the microsecond.
+- ``event_type``: ``view`` by default; ``click``, ``cart`` and ``purchase`` are the outcomes
+  of a recommendation (optionally with ``recommendation_id``, ``price`` and ``quantity``), and
+  feed the live session like views do (weights in engine/session.py).
 - Unknown fields are refused (a typo such as ``productId`` names itself in the error).
 
 :func:`decode` turns raw bytes into a :class:`ViewEvent` or raises
@@ -37,8 +40,14 @@ MAX_EVENT_BYTES = 4096
 TS_MIN = 946_684_800.0
 TS_MAX = 4_102_444_800.0
 
-EventType = Literal["view", "cart", "remove_from_cart", "wishlist", "purchase"]
+EventType = Literal["view", "click", "cart", "remove_from_cart", "wishlist", "purchase"]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__
+#: Other names shops use for the same event types.
+EVENT_TYPE_ALIASES = {"add_to_cart": "cart", "addtocart": "cart", "transaction": "purchase"}
+#: The outcomes of a recommendation (the closed loop): what the experiment report counts.
+OUTCOME_TYPES = frozenset({"click", "cart", "purchase"})
+#: A recommendation id as the API hands it out (opaque to clients).
+RecommendationId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 # Ids end up in Redis keys and members and in log lines: a conservative charset, no separators
 # (the Redis member uses "|"), no whitespace or control characters.
@@ -94,7 +103,28 @@ class ViewEvent(BaseModel):
         description="When it happened: unix seconds or ISO-8601 with timezone (2000..2100).",
         json_schema_extra=_number_or_iso,
     )
-    event_type: EventType = Field(default="view", description="view, cart, purchase, ...")
+    event_type: EventType = Field(
+        default="view",
+        description="view, click (on a recommended product), cart (alias add_to_cart), "
+        "purchase, remove_from_cart, wishlist.",
+    )
+    recommendation_id: RecommendationId | None = Field(
+        default=None,
+        description="click, cart, purchase: the recommendation_id of the answer the product "
+        "was shown in, when the shop can pass it on (otherwise a click is matched to what was "
+        "shown to the session in the last 30 minutes).",
+    )
+    price: Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False, strict=True)] | None = Field(
+        default=None, description="cart, purchase: unit price (revenue = price x quantity)."
+    )
+    quantity: Annotated[int, Field(ge=1, le=100_000, strict=True)] | None = Field(
+        default=None, description="cart, purchase: how many (1 when absent)."
+    )
+
+    @field_validator("event_type", mode="before")
+    @classmethod
+    def _alias(cls, value: Any) -> Any:
+        return EVENT_TYPE_ALIASES.get(value, value) if isinstance(value, str) else value
 
     @field_validator("v", mode="before")
     @classmethod

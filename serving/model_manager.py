@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -111,6 +112,8 @@ class ModelManager:
         metrics: where loads, refusals and the served version are reported.
         new_products_capacity: products that may be added by upserts before re-training.
         clock: unix time, for ``loaded_at``.
+        primary: this is the service's main model (its version is what ``nowrec_model_info``
+            reports); False for the bundles an experiment pins.
 
     Thread-safety: :attr:`current` may be read from any thread without locking; reloads are
     serialised, and an upsert and a swap never interleave (the upsert lands in both models).
@@ -123,8 +126,11 @@ class ModelManager:
         *,
         new_products_capacity: int = 100_000,
         clock=time.time,
+        primary: bool = True,
     ) -> None:
         self.artifacts = artifacts_path(str(artifacts))
+        self.primary = primary
+        self._followers: weakref.WeakSet[ModelManager] = weakref.WeakSet()
         self.metrics = metrics
         self.new_products_capacity = new_products_capacity
         self._clock = clock
@@ -221,8 +227,9 @@ class ModelManager:
             if served is not None:
                 self.reloads += 1
             self.metrics.model_reloads.labels("loaded").inc()
-            self.metrics.model_info.info({"version": model.version, "bundle": target.name})
-            self.metrics.model_loaded_at.set(self._current.loaded_at)
+            if self.primary:
+                self.metrics.model_info.info({"version": model.version, "bundle": target.name})
+                self.metrics.model_loaded_at.set(self._current.loaded_at)
             log.info(
                 "serving model %s from %s (%d items, %d upserts re-applied) after %.2f s%s",
                 model.version,
@@ -279,22 +286,36 @@ class ModelManager:
             meta = replace(known or ProductMetadata(), **changes)
             _row, created = served.model.add_product(product_id, meta)
             self._upserts[product_id] = meta
-        self.metrics.product_upserts.labels(str(created).lower()).inc()
+            followers = list(self._followers)
+        for other in followers:
+            other.upsert(product_id, asdict(meta))
+        if self.primary:
+            self.metrics.product_upserts.labels(str(created).lower()).inc()
         return created, served, meta
+
+    def share_upserts_with(self, other: ModelManager) -> None:
+        """Apply every upsert so far to ``other`` (another served bundle, e.g. one an
+        experiment pins), and every later one as it happens."""
+        with self._swap_lock:
+            done = dict(self._upserts)
+            self._followers.add(other)
+        for product_id, meta in done.items():
+            other.upsert(product_id, asdict(meta))
 
 
 class ReloadWatcher:
     """Checks every ``interval_s`` seconds whether ``latest`` moved, and reloads (a thread).
 
     Args:
-        manager: the model manager to reload.
+        reload: what to call every interval (e.g. ``ModelManager.reload``); an exception is
+            logged and the next check runs as usual.
         interval_s: seconds between checks (> 0).
     """
 
-    def __init__(self, manager: ModelManager, interval_s: float) -> None:
+    def __init__(self, reload: Callable[[], object], interval_s: float) -> None:
         if not interval_s > 0:
             raise ConfigError(f"reload interval must be > 0 seconds, got {interval_s!r}")
-        self.manager = manager
+        self.reload = reload
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -317,6 +338,6 @@ class ReloadWatcher:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                self.manager.reload()
+                self.reload()
             except Exception:  # the watcher must outlive any surprise; the old model serves
                 log.exception("model reload check failed")

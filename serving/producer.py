@@ -85,20 +85,25 @@ class EventProducer:
             BrokerUnavailableError: some events were not acknowledged in ``timeout_s``; sending
                 the whole batch again is safe (events are idempotent).
         """
+        return self.send_records([(e.session_id.encode(), encode(e)) for e in events])
+
+    def send_records(self, records: Sequence[tuple[bytes, bytes]]) -> int:
+        """Send encoded ``(key, value)`` records and wait until the broker acknowledged all.
+
+        Raises:
+            BrokerUnavailableError: some were not acknowledged in ``timeout_s``.
+        """
         deadline = time.monotonic() + self.timeout_s
         try:
-            futures = [
-                self._producer.send(self.topic, value=encode(e), key=e.session_id.encode())
-                for e in events
-            ]
+            futures = [self._producer.send(self.topic, value=v, key=k) for k, v in records]
             for future in futures:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
         except KafkaError as exc:
             raise BrokerUnavailableError(
-                f"Kafka at {self._where} did not acknowledge {len(events)} events on "
+                f"Kafka at {self._where} did not acknowledge {len(records)} records on "
                 f"{self.topic!r} ({type(exc).__name__}: {exc}); retry the request"
             ) from exc
-        return len(events)
+        return len(records)
 
     def close(self, timeout_s: float | None = None) -> None:
         """Send what is buffered (up to ``timeout_s``) and disconnect; never raises.

@@ -63,6 +63,66 @@ class Settings(BaseSettings):
         default=4096, ge=256, le=1_048_576, description="Largest accepted encoded event."
     )
 
+    # -- experiments and the closed loop ----------------------------------------------------
+    experiments_file: str | None = Field(
+        default=None,
+        description="TOML file declaring A/B experiments (see the README); re-read when it "
+        "changes. Unset: no experiments, every answer is variant 'default'.",
+    )
+    experiments_allocation_file: str | None = Field(
+        default=None,
+        description="Thompson allocation shares written by `pipelines experiment-report "
+        "--allocate` (default: allocation.json beside the experiments file).",
+    )
+    record_sink: Literal["auto", "files", "kafka", "off"] = Field(
+        default="auto",
+        description="Where impression records (and, with files, outcome events) go: 'files' "
+        "under logs_dir, 'kafka' (the impressions topic; outcomes are in the events topic), "
+        "'off'; 'auto' is kafka in Kafka events mode, files otherwise.",
+    )
+    logs_dir: str = Field(
+        default="logs",
+        min_length=1,
+        description="Files sink: impressions/ and events/ JSON-lines files, read by "
+        "`python -m pipelines experiment-report --logs DIR`.",
+    )
+    kafka_impressions_topic: str = Field(
+        default="nowrec.impressions",
+        pattern=_TOPIC_PATTERN,
+        description="Kafka sink: the topic of impression records (keyed by session id).",
+    )
+    record_queue_size: int = Field(
+        default=10_000,
+        ge=1,
+        le=10_000_000,
+        description="Records waiting for the sink at most; beyond, new ones are dropped and "
+        "counted (nowrec_records_dropped_total) so that answers never wait for a log.",
+    )
+    log_rotate_bytes: int = Field(
+        default=64 << 20, ge=1024, description="Files sink: a new file after this many bytes."
+    )
+    log_rotate_s: float = Field(
+        default=3600.0, gt=0, description="Files sink: a new file after this many seconds."
+    )
+    log_retention_days: float = Field(
+        default=90.0,
+        ge=0,
+        description="Files sink: files last written longer ago are removed (0 keeps them).",
+    )
+    attribution_window_s: float = Field(
+        default=1800.0,
+        gt=0,
+        le=7 * 86400,
+        description="A click without a recommendation id is attributed to the newest answer "
+        "that showed the product to the same session within this many seconds.",
+    )
+    attribution_max_sessions: int = Field(
+        default=100_000,
+        ge=1,
+        le=10_000_000,
+        description="Sessions whose recent answers are kept for the live attribution metrics.",
+    )
+
     # -- Kafka -----------------------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", description="Comma-separated Kafka bootstrap host:port list."

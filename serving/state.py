@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from engine.errors import BundleError
 from serving.api_metrics import ApiMetrics
+from serving.closed_loop import ClosedLoop
 from serving.consumer import SessionEventConsumer
 from serving.metrics import LiveMetrics
 from serving.model_manager import ModelManager, ReloadWatcher
@@ -33,6 +34,7 @@ class AppState:
         live_metrics, api_metrics, registry: Prometheus metrics and the registry /metrics shows.
         consumer: the embedded Kafka consumer, when ``settings.embedded_consumer``.
         watcher: the thread that polls ``latest``, when ``settings.reload_interval_s > 0``.
+        loop: experiments, impression and outcome logs, attribution (serving/closed_loop.py).
     """
 
     settings: Settings
@@ -42,6 +44,7 @@ class AppState:
     live_metrics: LiveMetrics
     api_metrics: ApiMetrics
     registry: CollectorRegistry
+    loop: ClosedLoop | None = None
     consumer: SessionEventConsumer | None = None
     watcher: ReloadWatcher | None = None
     consumer_thread: threading.Thread | None = None
@@ -73,15 +76,29 @@ class AppState:
             if not settings.wait_for_model or settings.reload_interval_s <= 0:
                 raise
             log.warning("no model yet (%s); waiting for the first bundle to be published", exc)
-        store = make_session_store(settings)
+        loop = ClosedLoop(settings, models, api_metrics)
+        try:
+            if models.loaded:
+                loop.experiments.load_initial()
+            store = make_session_store(settings)
+        except BaseException:
+            loop.close()
+            raise
         sessions = SessionReader(store, live_metrics, retry_after_s=settings.store_retry_after_s)
-        return cls(settings, models, store, sessions, live_metrics, api_metrics, registry)
+        return cls(settings, models, store, sessions, live_metrics, api_metrics, registry, loop)
+
+    def reload(self, force: bool = False):
+        """Check for a new bundle and a changed experiments file (the watcher, admin)."""
+        result = self.models.reload(force=force)
+        if self.loop is not None and self.models.loaded:
+            self.loop.reload()
+        return result
 
     def start(self) -> None:
         """Start the background threads the settings ask for."""
         s = self.settings
         if s.reload_interval_s > 0:
-            self.watcher = ReloadWatcher(self.models, s.reload_interval_s).start()
+            self.watcher = ReloadWatcher(self.reload, s.reload_interval_s).start()
         if s.embedded_consumer:
             self.consumer = SessionEventConsumer(self.store, s, metrics=self.live_metrics)
             self.consumer_thread = self.consumer.start_in_thread()
@@ -110,6 +127,8 @@ class AppState:
                 self.consumer_thread.join(self.settings.kafka_request_timeout_ms / 1000 + 5)
         if self._producer is not None:
             self._producer.close()
+        if self.loop is not None:
+            self.loop.close()
         try:
             self.store.close()
         except Exception as exc:  # closing must not hide the reason we stopped

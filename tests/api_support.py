@@ -24,6 +24,7 @@ from engine.corpus import SessionCorpus
 from engine.model import ModelParams, RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
 from serving.app import create_app
+from serving.model_manager import artifacts_path
 from serving.settings import Settings
 from tests.synthetic import category_sessions
 
@@ -99,10 +100,18 @@ def corrupt_copy(root: Path, source_version: str, version: str) -> Path:
     return dst
 
 
+def logs_dir_for(artifacts) -> Path:
+    """Where a test app's impression and outcome logs go: beside its artifacts."""
+    root = artifacts_path(str(artifacts))
+    return root.parent / f"{root.name}-logs"
+
+
 def api_settings(artifacts: Path, **overrides) -> Settings:
-    """Settings for a test app: no watcher, a token, the memory store."""
+    """Settings for a test app: no watcher, a token, the memory store, logs beside the
+    artifacts."""
     values = {
         "artifacts": str(artifacts),
+        "logs_dir": str(logs_dir_for(artifacts)),
         "reload_interval_s": 0,
         "api_token": TOKEN,
         "store_backend": "memory",

@@ -158,6 +158,16 @@ class SessionStoreContract:
         store.append([ev("s", "c", T0 + 2)])  # a new session under the same id
         assert [e.product_id for e in store.recent("s")] == ["c"]
 
+    def test_forget_removes_one_session(self, make_store):
+        store = make_store()
+        store.append([ev("s", "a", T0), ev("s", "b", T0 + 1), ev("t", "c", T0)])
+        assert store.forget("s") is True
+        assert store.recent("s") == []
+        assert [e.product_id for e in store.recent("t")] == ["c"]
+        assert store.forget("s") is False  # nothing left to forget
+        store.append([ev("s", "a", T0)])  # the same event again is new now
+        assert [e.product_id for e in store.recent("s")] == ["a"]
+
     def test_ping_answers(self, make_store):
         store = make_store()
         store.ping()

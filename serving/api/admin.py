@@ -27,11 +27,20 @@ def reload(state: StateDep) -> ReloadOut:
             f"refused the bundle {result.bundle or state.models.artifacts}: {result.error}; "
             f"still serving {result.version}",
         )
+    experiments = state.loop.experiments
+    status = state.loop.reload() if experiments.path is not None else "none"
+    if status == "refused":
+        raise HTTPException(
+            409,
+            f"refused the experiments file {experiments.path}; the previous config keeps "
+            f"serving ({experiments.describe_running()}):\n{experiments.last_error}",
+        )
     return ReloadOut(
         status=result.status,
         version=result.version,
         previous_version=result.previous_version,
         bundle=result.bundle,
+        experiments=status,
     )
 
 

@@ -61,6 +61,7 @@ def post_events(state: StateDep, body: EventsIn, response: Response) -> EventsOu
         except BrokerUnavailableError as exc:
             raise HTTPException(503, str(exc), headers=_RETRY) from None
         response.status_code = 202
+        state.loop.outcomes(body.events)
         return EventsOut(mode="kafka", accepted=sent)
     try:
         result = state.store.append(body.events)
@@ -68,6 +69,7 @@ def post_events(state: StateDep, body: EventsIn, response: Response) -> EventsOu
         raise HTTPException(
             503, f"{exc}; retry the request (events are idempotent)", headers=_RETRY
         ) from None
+    state.loop.outcomes(body.events)
     metrics = state.live_metrics
     metrics.events_applied.labels("http").inc(result.applied)
     metrics.events_duplicate.labels("http").inc(result.duplicates)

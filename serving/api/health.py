@@ -71,6 +71,8 @@ def metrics(state: StateDep) -> Response:
 
 
 _CEILING = RecommendationsOut(
+    recommendation_id="ceiling",
+    variant="default",
     model_version="ceiling",
     strategy="constant",
     degraded=False,

@@ -13,11 +13,13 @@ from serving.api.errors import error_responses
 from serving.api.recommendations import items_of
 from serving.api.schemas import (
     PRODUCT_ID_DOC,
+    SESSION_ID_DOC,
     K,
     ProductId,
     ProductIn,
     ProductOut,
     ProductUpsertOut,
+    SessionId,
     SimilarOut,
 )
 from serving.model_manager import ServedModel
@@ -63,18 +65,32 @@ def _product_out(product_id: str, served: ServedModel) -> ProductOut | None:
     summary="Products most similar to this one (item to item)",
 )
 async def similar(
-    served: ServedDep,
     state: StateDep,
     product_id: ProductPath,
     k: Annotated[K, Query()] = 20,
+    session_id: Annotated[
+        SessionId | None,
+        Query(
+            description=f"The visitor's session, for experiments and attribution. {SESSION_ID_DOC}"
+        ),
+    ] = None,
 ) -> SimilarOut:
+    choice = state.loop.choose(session_id)
     try:
-        rec = served.recommender.similar_items(product_id, k)
+        rec = choice.similar(product_id, k)
     except UnknownItemError:
-        raise _unknown(product_id, served) from None
+        raise _unknown(product_id, choice.served) from None
     state.api_metrics.recommendations.labels(rec.strategy, "false").inc()
+    rec_id = state.loop.answered(
+        choice, rec, session_id=session_id, product_id=product_id, route="similar"
+    )
     return SimilarOut(
-        model_version=served.version, product_id=product_id, items=items_of(rec, product_id)
+        recommendation_id=rec_id,
+        variant=choice.variant,
+        experiment=choice.experiment,
+        model_version=choice.served.version,
+        product_id=product_id,
+        items=items_of(rec, product_id),
     )
 
 

@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from engine.recommender import Filters, Recommendation
-from serving.api.deps import ServedDep, StateDep
+from serving.api.deps import StateDep
 from serving.api.errors import error_responses
 from serving.api.schemas import (
     PRODUCT_ID_DOC,
@@ -85,19 +85,26 @@ async def read_session(state: AppState, session_id: str | None) -> SessionRead:
     responses=error_responses(422),
     summary="Products for a visitor's session and the product being viewed",
 )
-async def recommendations(
-    state: StateDep, served: ServedDep, q: Annotated[RecommendationQuery, Query()]
-) -> Response:
+async def recommendations(state: StateDep, q: Annotated[RecommendationQuery, Query()]) -> Response:
     session = await read_session(state, q.session_id)
     filters = Filters(
         exclude_seen=q.exclude_seen, categories=frozenset(q.category) if q.category else None
     )
-    rec = served.recommender.recommend(session.events, q.product_id, q.k, filters)
+    # the variant is fixed by when the session started, so it stays while allocations move
+    started = session.events[0].ts if session.events else None
+    choice = state.loop.choose(q.session_id, started)
+    rec = choice.recommend(session.events, q.product_id, q.k, filters)
     state.api_metrics.recommendations.labels(
         rec.strategy, "true" if session.degraded else "false"
     ).inc()
+    rec_id = state.loop.answered(
+        choice, rec, session_id=q.session_id, product_id=q.product_id, route="recommendations"
+    )
     out = RecommendationsOut(
-        model_version=served.version,
+        recommendation_id=rec_id,
+        variant=choice.variant,
+        experiment=choice.experiment,
+        model_version=choice.served.version,
         strategy=rec.strategy,
         degraded=session.degraded is not None,
         degraded_reason=session.degraded,

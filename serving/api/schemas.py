@@ -32,13 +32,25 @@ class RecommendedItem(BaseModel):
     reason: str = Field(description="Why, in words: 'because you viewed 1234'.")
 
 
-class RecommendationsOut(BaseModel):
+class ServedBy(BaseModel):
+    """Which answer this was, for the closed loop (see the README's "Experiments")."""
+
+    recommendation_id: str = Field(
+        description="Unique id of this answer: send it back with the click, cart or purchase "
+        "event of a product it showed (event field recommendation_id)."
+    )
+    variant: str = Field(description="The experiment variant that answered ('default' outside).")
+    experiment: str | None = Field(default=None, description="The running experiment, if any.")
+
+
+class RecommendationsOut(ServedBy):
     """Products for this visitor right now, best first."""
 
     model_version: str
     strategy: str = Field(
         description="session (the session's items), item (the current product only), "
-        "cold_start (only products added after training), popular (nothing known)."
+        "cold_start (only products added after training), popular (nothing known or the "
+        "popular baseline), holdout (an experiment's no-recommendations control)."
     )
     degraded: bool = Field(description="True when part of the input could not be read.")
     degraded_reason: str | None = Field(
@@ -51,7 +63,7 @@ class RecommendationsOut(BaseModel):
     items: list[RecommendedItem]
 
 
-class SimilarOut(BaseModel):
+class SimilarOut(ServedBy):
     """Products most similar to one product."""
 
     model_version: str
@@ -111,6 +123,17 @@ class EventsOut(BaseModel):
     )
 
 
+class ForgetOut(BaseModel):
+    """What forgetting a session did."""
+
+    session_id: str
+    found: bool = Field(description="The session store held events of this session.")
+    log_marked: bool = Field(
+        description="The forget mark was queued for the impression log (false: the log is "
+        "off, or its queue is full: send the request again)."
+    )
+
+
 class ReloadOut(BaseModel):
     """The outcome of a reload check."""
 
@@ -118,6 +141,9 @@ class ReloadOut(BaseModel):
     version: str
     previous_version: str | None
     bundle: str | None
+    experiments: str = Field(
+        description="The experiments file: loaded, unchanged, or none (no file set)."
+    )
 
 
 class ModelOut(BaseModel):

@@ -110,6 +110,15 @@ class SessionStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def forget(self, session_id: str) -> bool:
+        """Remove a session and its events (a visitor's request to be forgotten); True when
+        there was one.
+
+        Raises:
+            StoreUnavailableError: the store cannot be reached.
+        """
+
+    @abc.abstractmethod
     def ping(self) -> None:
         """Return when the store answers; raise :class:`StoreUnavailableError` otherwise."""
 

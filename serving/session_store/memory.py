@@ -118,6 +118,10 @@ class MemorySessionStore(SessionStore):
                 return []
             return [session_event(member, ts) for ts, member in session.order[-limit:]]
 
+    def forget(self, session_id: str) -> bool:
+        with self._lock:
+            return self._sessions.pop(session_id, None) is not None
+
     def ping(self) -> None:
         return None
 

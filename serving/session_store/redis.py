@@ -141,6 +141,9 @@ class RedisSessionStore(SessionStore):
         rows = self._run(self.client.zrange, self.key(session_id), -limit, -1, withscores=True)
         return [session_event(member.decode(), ts) for member, ts in rows]
 
+    def forget(self, session_id: str) -> bool:
+        return bool(self._run(self.client.delete, self.key(session_id)))
+
     def ping(self) -> None:
         self._run(self.client.ping)
 

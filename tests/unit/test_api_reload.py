@@ -48,6 +48,7 @@ def test_admin_reload_swaps_to_the_new_latest(artifacts):
             "version": "v2",
             "previous_version": "v1",
             "bundle": str((artifacts / "v2").resolve()),
+            "experiments": "none",
         }
         assert served_version(client) == "v2"
         text = client.get("/metrics").text

@@ -22,6 +22,7 @@ OPERATIONS = [
     ("GET", "/v1/products/{product_id}"),
     ("PUT", "/v1/products/{product_id}"),
     ("POST", "/v1/events"),
+    ("DELETE", "/v1/sessions/{session_id}"),
     ("POST", "/v1/admin/reload"),
     ("GET", "/v1/admin/model"),
     ("GET", "/healthz"),

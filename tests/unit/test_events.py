@@ -99,7 +99,7 @@ def test_encode_then_decode_is_the_same_event():
         (raw(session_id="s", product_id="p"), "ts: required field is missing"),
         (raw(**GOOD, productId="x"), "productId: unknown field"),
         (raw(**GOOD, v=2), "unsupported schema version 2"),
-        (raw(**GOOD, event_type="click"), "event_type"),
+        (raw(**GOOD, event_type="hover"), "event_type"),
         (raw(**(GOOD | {"session_id": "has space"})), "session_id: may contain only"),
         (raw(**(GOOD | {"product_id": "a|b"})), "product_id: may contain only"),
         (raw(**(GOOD | {"session_id": ""})), "session_id"),
@@ -192,3 +192,28 @@ def test_events_from_the_future_are_found_and_clamped_keeping_their_id():
     assert [e.ts for e in fixed] == [now - 10, now + 200, now]
     assert fixed[2].event_id == events[2].event_id  # a redelivery is still the same event
     assert clamp_future(events[:2], now, 300) == (events[:2], 0)
+
+
+def test_outcomes_carry_recommendation_price_and_quantity():
+    click = decode(raw(**GOOD, event_type="click", recommendation_id="18bd0a1f2c3e4d5f6a7b8c9d0e"))
+    assert click.event_type == "click" and click.recommendation_id.startswith("18bd")
+    bought = decode(raw(**GOOD, event_type="purchase", price=19.5, quantity=2))
+    assert (bought.price, bought.quantity) == (19.5, 2)
+    assert decode(raw(**GOOD, event_type="add_to_cart")).event_type == "cart"  # an alias
+    assert decode(raw(**GOOD, event_type="cart", price=3)).price == 3.0
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"event_type": "purchase", "price": -1}, "price"),
+        ({"event_type": "purchase", "quantity": 0}, "quantity"),
+        ({"event_type": "purchase", "quantity": -2}, "quantity"),
+        ({"event_type": "purchase", "price": False}, "price"),
+        ({"event_type": "purchase", "quantity": 1.5}, "quantity"),
+        ({"event_type": "click", "recommendation_id": "has space"}, "recommendation_id"),
+    ],
+)
+def test_bad_outcome_fields_are_refused(fields, where):
+    with pytest.raises(MalformedEventError, match=where):
+        decode(raw(**GOOD | fields))

@@ -1,0 +1,136 @@
+"""Where impression and outcome records go: rotated JSON-lines files or a Kafka topic.
+
+Files (embedded mode) are what DuckDB reads for the experiment report::
+
+    <logs_dir>/impressions/impressions-20261130T101500Z-4711-0.jsonl
+    <logs_dir>/events/events-20261130T101500Z-4711-0.jsonl
+
+One JSON object per line, appended and flushed per batch (fsync'd), a new file every
+``rotate_bytes`` or ``rotate_s``, files older than ``retention_days`` removed. A file is never
+rewritten, so readers may read while the writer appends (a half-written last line after a crash
+is skipped by the report).
+
+In Kafka mode the records go to a topic, keyed by session id; production sinks the topics into
+BigQuery (e.g. a BigQuery sink connector) and runs the same report there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ConfigError
+from serving.producer import EventProducer
+
+log = logging.getLogger("nowrec.records")
+
+
+class JsonLinesFiles:
+    """Appends records to rotated ``.jsonl`` files in ``directory`` (one writer per process).
+
+    Args:
+        directory: created if missing.
+        stream: file name prefix (``impressions``, ``events``).
+        rotate_bytes, rotate_s: a new file after this many bytes or seconds.
+        retention_days: files last written longer ago are removed (0 keeps them all).
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        stream: str,
+        *,
+        rotate_bytes: int = 64 << 20,
+        rotate_s: float = 3600.0,
+        retention_days: float = 0.0,
+    ) -> None:
+        self.directory = Path(directory)
+        self.name = stream
+        self.rotate_bytes = rotate_bytes
+        self.rotate_s = rotate_s
+        self.retention_s = retention_days * 86400.0
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the log directory {self.directory} ({exc}); set NOWREC_LOGS_DIR "
+                "to a writable directory"
+            ) from None
+        self._file = None
+        self._opened = 0.0
+        self._seq = 0
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        f = self._current()
+        f.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
+        f.flush()
+        os.fsync(f.fileno())
+
+    def _current(self):
+        f = self._file
+        if f is not None and (f.tell() >= self.rotate_bytes
+                              or time.time() - self._opened >= self.rotate_s):  # fmt: skip
+            f.close()
+            f = self._file = None
+        if f is None:
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            path = self.directory / f"{self.name}-{stamp}-{os.getpid()}-{self._seq}.jsonl"
+            self._seq += 1
+            f = self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+            self._opened = time.time()
+            self.remove_expired()
+        return f
+
+    def remove_expired(self) -> list[Path]:
+        """Remove this stream's files last written more than ``retention_days`` ago."""
+        if not self.retention_s:
+            return []
+        cutoff = time.time() - self.retention_s
+        removed = []
+        for path in self.directory.glob(f"{self.name}-*.jsonl"):
+            try:
+                if path.stat().st_mtime < cutoff and (self._file is None
+                                                      or path.name != Path(self._file.name).name):  # fmt: skip
+                    path.unlink()
+                    removed.append(path)
+            except OSError as exc:
+                log.warning("cannot remove expired log file %s: %s", path, exc)
+        if removed:
+            log.info("removed %d %s log files older than the retention", len(removed), self.name)
+        return removed
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class KafkaTopic:
+    """Sends records to a Kafka topic, keyed by their ``session_id`` (connects on first use)."""
+
+    def __init__(self, bootstrap_servers: list[str], topic: str, *, timeout_s: float) -> None:
+        self.name = topic
+        self._servers = bootstrap_servers
+        self._timeout_s = timeout_s
+        self._producer: EventProducer | None = None
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        if self._producer is None:
+            self._producer = EventProducer(self._servers, self.name, timeout_s=self._timeout_s)
+        self._producer.send_records(
+            [
+                (
+                    str(r.get("session_id", "")).encode(),
+                    json.dumps(r, separators=(",", ":")).encode(),
+                )
+                for r in records
+            ]
+        )
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
