@@ -30,6 +30,8 @@ def forget_session(
     try:
         found = state.store.forget(session_id)
     except StoreUnavailableError as exc:
-        raise HTTPException(503, f"{exc}; retry the request", headers={"Retry-After": "1"})
+        raise HTTPException(
+            503, f"{exc}; retry the request", headers={"Retry-After": "1"}
+        ) from None
     marked = state.loop.forget(session_id)
     return ForgetOut(session_id=session_id, found=found, log_marked=marked)
