@@ -358,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", default="artifacts", help="artifacts root")
     pr.add_argument("--keep", type=_positive_int, default=5, help="newest versions to keep")
     pr.set_defaults(func=cmd_prune)
+
+    from pipelines import experiment_report
+
+    experiment_report.add_parser(sub, _Formatter)
     return parser
 
 

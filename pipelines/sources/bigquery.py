@@ -101,6 +101,38 @@ def _explain(exc: Exception, what: str) -> SourceError:
     return SourceError(f"{what}: {type(exc).__name__}: {message}")
 
 
+def query_arrow(
+    client, sql: str, params: list, what: str, *, bqstorage_client=None, use_storage_api=True
+):
+    """Run a parameterised GoogleSQL query; ``(result as a pyarrow.Table, job statistics)``.
+
+    Raises:
+        SourceError: the API refused or failed the query (the message says what to do).
+    """
+    from google.cloud import bigquery
+
+    log.info("BigQuery: %s", " ".join(sql.split()))
+    try:
+        job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
+        job.result()
+        with _quiet_arrow_deprecation():
+            arrow = job.to_arrow(
+                bqstorage_client=bqstorage_client,
+                create_bqstorage_client=use_storage_api and bqstorage_client is None,
+                progress_bar_type=None,
+            )
+    except Exception as exc:
+        if isinstance(exc, _bq_errors().GoogleAPIError):
+            raise _explain(exc, what) from exc
+        raise
+    log.info("BigQuery: %d rows read as Arrow", arrow.num_rows)
+    return arrow, {
+        "job_id": getattr(job, "job_id", None),
+        "rows": arrow.num_rows,
+        "bytes_processed": getattr(job, "total_bytes_processed", None),
+    }
+
+
 @dataclass
 class BigQuerySource:
     """Events read from BigQuery.
@@ -257,32 +289,12 @@ class BigQuerySource:
 
     def read_arrow(self):
         """Run the query and return its result as a ``pyarrow.Table``."""
-        from google.cloud import bigquery
-
         sql, params = self.build_query()
         what = f"BigQuery query on {self.table}" if self.table else "BigQuery SQL file query"
-        log.info("BigQuery: %s", " ".join(sql.split()))
-        try:
-            job = self.client.query(
-                sql, job_config=bigquery.QueryJobConfig(query_parameters=params)
-            )
-            job.result()
-            with _quiet_arrow_deprecation():
-                arrow = job.to_arrow(
-                    bqstorage_client=self.bqstorage_client,
-                    create_bqstorage_client=self.use_storage_api and self.bqstorage_client is None,
-                    progress_bar_type=None,
-                )
-        except Exception as exc:
-            if isinstance(exc, _bq_errors().GoogleAPIError):
-                raise _explain(exc, what) from exc
-            raise
-        self._stats = {
-            "job_id": getattr(job, "job_id", None),
-            "rows": arrow.num_rows,
-            "bytes_processed": getattr(job, "total_bytes_processed", None),
-        }
-        log.info("BigQuery: %d rows read as Arrow", arrow.num_rows)
+        arrow, self._stats = query_arrow(
+            self.client, sql, params, what,
+            bqstorage_client=self.bqstorage_client, use_storage_api=self.use_storage_api,
+        )  # fmt: skip
         return arrow
 
     def relation(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
