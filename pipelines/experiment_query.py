@@ -249,7 +249,7 @@ def sessions_from_logs(logs_dir: str | Path, experiment: str, window: ReportWind
     try:
         _local_table(con, "impressions", impressions, IMPRESSION_COLUMNS)
         _local_table(con, "events", sorted((root / "events").glob("*.jsonl")), EVENT_COLUMNS)
-        return con.execute(duckdb_query(), window.parameters(experiment)).fetch_arrow_table()
+        return con.execute(duckdb_query(), window.parameters(experiment)).to_arrow_table()
     finally:
         con.close()
 
