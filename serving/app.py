@@ -18,15 +18,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio.to_thread
 from fastapi import FastAPI
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from engine.bundle import MANIFEST
 from engine.errors import ConfigError
 from serving.api import admin, events, health, products, recommendations, sessions
 from serving.api.errors import install_error_handlers
 from serving.api_metrics import ApiMetrics, default_api_metrics
+from serving.experiments import read_config
 from serving.metrics import LiveMetrics, default_metrics
 from serving.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from serving.model_manager import artifacts_path
@@ -44,7 +47,8 @@ def check_settings(settings: Settings) -> None:
     """Refuse settings the service must not start with.
 
     Raises:
-        ConfigError: production mode without a token, or an artifacts URI that cannot be served.
+        ConfigError: production mode without a good token, an artifacts URI that cannot be
+            served, or an invalid experiments file (every problem listed).
     """
     if settings.mode == "production":
         token = settings.api_token.get_secret_value() if settings.api_token else None
@@ -60,7 +64,9 @@ def check_settings(settings: Settings) -> None:
                 f"that are not all whitespace (got {len(token)} characters); generate one with "
                 "`openssl rand -hex 32`"
             )
-    artifacts_path(settings.artifacts)
+    root = artifacts_path(settings.artifacts)
+    if settings.experiments_file:  # every problem of the file, before anything starts
+        read_config(Path(settings.experiments_file), lambda v: (root / v / MANIFEST).is_file())
 
 
 def create_app(

@@ -16,13 +16,16 @@ labels come from the experiments config (a closed set).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 
-from engine.experiments.config import DEFAULT_VARIANT
+from engine.errors import DataError
+from engine.experiments.config import DEFAULT_VARIANT, Experiment
 from engine.recommender import Recommendation
 from serving.api_metrics import ApiMetrics
 from serving.attribution import Arm, LiveAttribution
@@ -42,6 +45,8 @@ NO_EXPERIMENT = "none"
 SEEN_SESSIONS = 200_000
 #: Sessions per variant before the sample-ratio check is computed.
 SRM_MIN_SESSIONS = 100
+#: Seconds a report computed from the local logs is served again before it is recomputed.
+REPORT_CACHE_S = 5.0
 
 
 def _sink_kind(settings: Settings) -> str:
@@ -69,8 +74,6 @@ def make_logs(settings: Settings, metrics: ApiMetrics) -> tuple[RecordLog | None
         topic = KafkaTopic(settings.bootstrap_servers(), settings.kafka_impressions_topic,
                            timeout_s=settings.kafka_request_timeout_ms / 1000)  # fmt: skip
         return record_log(topic), None
-    from pathlib import Path
-
     root = Path(settings.logs_dir)
     files = {
         "rotate_bytes": settings.log_rotate_bytes,
@@ -103,6 +106,7 @@ class ClosedLoop:
             settings.attribution_window_s, settings.attribution_max_sessions
         )
         self.impressions, self.outcome_log = make_logs(settings, metrics)
+        self._reports: dict[str, tuple[float, dict]] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._sessions: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
@@ -194,6 +198,45 @@ class ClosedLoop:
         if self.impressions is None:
             return False
         return self.impressions.record(forget_record(session_id, time.time()))
+
+    # ------------------------------------------------------------------ reports
+    def report(self, experiment: Experiment) -> dict:
+        """The report of ``experiment`` as a dict: computed from the local logs (files sink;
+        cached a few seconds), or the one the batch job left in the reports directory.
+
+        Raises:
+            DataError: there is no report to give (the message says how to make one).
+        """
+        s = self.settings
+        if _sink_kind(s) == "files":
+            cached = self._reports.get(experiment.name)
+            if cached is not None and time.monotonic() - cached[0] < REPORT_CACHE_S:
+                return cached[1]
+            from pipelines.experiment_query import ReportWindow, sessions_from_logs
+            from pipelines.experiment_report import build_report
+
+            if self.outcome_log is not None:
+                self.outcome_log.flush(1.0)
+            if self.impressions is not None:
+                self.impressions.flush(1.0)
+            window = ReportWindow(window_s=s.attribution_window_s)
+            report = build_report(sessions_from_logs(s.logs_dir, experiment.name, window),
+                                  experiment).to_dict()  # fmt: skip
+            self._reports[experiment.name] = (time.monotonic(), report)
+            return report
+        if s.experiment_reports_dir:
+            path = Path(s.experiment_reports_dir) / f"{experiment.name}.json"
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError) as exc:
+                raise DataError(f"the report {path} is not readable: {exc}") from None
+        raise DataError(
+            f"no report of {experiment.name!r} here: the logs are in Kafka (BigQuery); run "
+            f"`python -m pipelines experiment-report --experiment {experiment.name} ... --out "
+            f"<NOWREC_EXPERIMENT_REPORTS_DIR>/{experiment.name}.json` to publish one"
+        )
 
     # ------------------------------------------------------------------ upkeep
     def reload(self) -> str:

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         description="Thompson allocation shares written by `pipelines experiment-report "
         "--allocate` (default: allocation.json beside the experiments file).",
     )
+    experiment_reports_dir: str | None = Field(
+        default=None,
+        description="Where `pipelines experiment-report --out DIR/<name>.json` leaves reports "
+        "(Kafka mode, where the logs are in BigQuery); GET /v1/admin/experiments/{name} "
+        "serves them. With the files sink the service computes the report itself.",
+    )
     record_sink: Literal["auto", "files", "kafka", "off"] = Field(
         default="auto",
         description="Where impression records (and, with files, outcome events) go: 'files' "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
+from engine.errors import DataError
 from serving.api.deps import Authorized, StateDep
 from serving.api.errors import error_responses
-from serving.api.schemas import ModelOut, ReloadOut
+from serving.api.schemas import ExperimentReportOut, ExperimentsOut, ModelOut, ReloadOut
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Authorized])
 
@@ -68,3 +69,34 @@ async def model(state: StateDep) -> ModelOut:
         reloads=models.reloads,
         last_reload_error=models.last_error,
     )
+
+
+@router.get(
+    "/experiments",
+    response_model=ExperimentsOut,
+    responses=error_responses(401, 403),
+    summary="The experiments file: what runs, what is declared, the last refusal",
+)
+async def experiments(state: StateDep) -> ExperimentsOut:
+    return ExperimentsOut(**state.loop.experiments.describe())
+
+
+@router.get(
+    "/experiments/{name}",
+    response_model=ExperimentReportOut,
+    responses=error_responses(401, 403, 404, 422),
+    summary="An experiment's report: rates, intervals, lift, p-values, sample-ratio check",
+)
+def experiment_report(state: StateDep, name: str) -> ExperimentReportOut:
+    """With the files sink the report is computed from the service's own logs (the same query
+    and statistics as `python -m pipelines experiment-report`); otherwise the newest report
+    the batch job left in NOWREC_EXPERIMENT_REPORTS_DIR is served."""
+    experiment = state.loop.experiments.config.get(name)
+    if experiment is None:
+        declared = [e.name for e in state.loop.experiments.config.experiments]
+        raise HTTPException(404, f"no experiment {name!r} is declared; declared: {declared}")
+    try:
+        report = state.loop.report(experiment)
+    except DataError as exc:
+        raise HTTPException(404, str(exc)) from None
+    return ExperimentReportOut.model_validate(report)

@@ -163,6 +163,52 @@ class ModelOut(BaseModel):
     last_reload_error: str | None
 
 
+class EstimateOut(BaseModel):
+    """One metric of one variant, with the session as the unit (95% intervals)."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    diff: float | None = Field(default=None, description="Against the control.")
+    diff_low: float | None = None
+    diff_high: float | None = None
+    lift: float | None = Field(default=None, description="diff / control's value.")
+    p_value: float | None = Field(default=None, description="Welch's t-test, delta method.")
+
+
+class VariantReportOut(BaseModel):
+    name: str
+    sessions: int
+    impressions: int
+    clicks: int
+    metrics: dict[str, EstimateOut]
+
+
+class ExperimentReportOut(BaseModel):
+    """An experiment's report (as `python -m pipelines experiment-report --json` prints)."""
+
+    experiment: str
+    control: str
+    primary: str
+    unit: str
+    variants: list[VariantReportOut]
+    srm_p_value: float | None
+    srm_ok: bool | None
+    enough_data: bool
+    verdict: str
+    alpha: float
+
+
+class ExperimentsOut(BaseModel):
+    """The experiments file as the service reads it."""
+
+    file: str | None
+    running: str
+    experiments: list[str]
+    pinned_bundles: list[str]
+    last_error: str | None
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
 

@@ -25,6 +25,8 @@ OPERATIONS = [
     ("DELETE", "/v1/sessions/{session_id}"),
     ("POST", "/v1/admin/reload"),
     ("GET", "/v1/admin/model"),
+    ("GET", "/v1/admin/experiments"),
+    ("GET", "/v1/admin/experiments/{name}"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
