@@ -40,7 +40,8 @@ class Settings(BaseSettings):
         gt=0,
         le=30,
         description="Redis connect and read timeout; past it the store reports unavailable "
-        "and the API degrades instead of waiting.",
+        "and the API degrades instead of waiting. A timed-out call is not retried, so a "
+        "frozen Redis costs a read about this long, not a multiple of it.",
     )
     session_ttl_s: float = Field(
         default=1800.0,
