@@ -58,7 +58,18 @@ class Settings(BaseSettings):
         ge=1,
         le=100_000_000,
         description="Memory store only: sessions kept at most; beyond it the least recently "
-        "updated is evicted (bounds memory at max_sessions * session_max_items events).",
+        "updated is evicted (see also max_store_bytes).",
+    )
+    max_store_bytes: int = Field(
+        default=256 << 20,
+        ge=1 << 20,
+        le=1 << 40,
+        description="Memory store only: bytes the sessions may hold; beyond it the least "
+        "recently updated sessions are evicted. A count of sessions alone does not bound "
+        "memory (an event is about 210 bytes with short ids, more with long ones: 100,000 "
+        "sessions of 50 events are about 1 GB). 256 MiB fits an API pod's 1.5 GiB limit beside "
+        "a Diginetica-sized model (0.55 GB, 0.61 GB during a swap) with room for a catalogue "
+        "twice as large.",
     )
     max_event_bytes: int = Field(
         default=4096, ge=256, le=1_048_576, description="Largest accepted encoded event."
