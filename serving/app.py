@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from wsgiref.simple_server import WSGIServer
 
 import anyio.to_thread
 from fastapi import FastAPI
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from engine.errors import ConfigError
 from serving.api import admin, events, health, products, recommendations
@@ -50,6 +51,31 @@ def check_settings(settings: Settings) -> None:
             "NOWREC_API_TOKEN (16+ characters), or NOWREC_MODE=development on a workstation"
         )
     artifacts_path(settings.artifacts)
+
+
+def serve_metrics(settings: Settings, registry: CollectorRegistry) -> WSGIServer | None:
+    """Start the metrics' own HTTP server when ``settings.metrics_port`` asks for one.
+
+    Returns:
+        The server (its thread is a daemon; call ``shutdown()``), or ``None`` when the
+        metrics are served on the API's port or not at all.
+
+    Raises:
+        ConfigError: the port cannot be bound.
+    """
+    if not settings.metrics_port:
+        return None
+    try:
+        server, _thread = start_http_server(
+            settings.metrics_port, addr=settings.host, registry=registry
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {settings.host}:{settings.metrics_port} ({exc}): choose "
+            "another NOWREC_METRICS_PORT, or unset it to serve GET /metrics on the API's port"
+        ) from exc
+    log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+    return server
 
 
 def create_app(
@@ -86,10 +112,18 @@ def create_app(
                 "(development mode); set a token before exposing the service"
             )
         app.state.nowrec = state
+        try:
+            metrics_server = serve_metrics(settings, registry)
+        except BaseException:
+            await anyio.to_thread.run_sync(state.close)
+            raise
         state.start()
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
             await anyio.to_thread.run_sync(state.close)
 
     app = FastAPI(
@@ -97,6 +131,10 @@ def create_app(
         summary="Session-based real-time product recommendations.",
         version=API_VERSION,
         lifespan=lifespan,
+        # settings.docs off: no /docs, /redoc nor /openapi.json
+        docs_url="/docs" if settings.docs else None,
+        redoc_url="/redoc" if settings.docs else None,
+        openapi_url="/openapi.json" if settings.docs else None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -108,6 +146,8 @@ def create_app(
     app.include_router(events.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    if settings.metrics_port is None:
+        app.include_router(health.metrics_router)
     if settings.bench_ceiling_route:
         app.include_router(health.ceiling_router)
     return app

@@ -60,17 +60,6 @@ class Settings(BaseSettings):
         description="Memory store only: sessions kept at most; beyond it the least recently "
         "updated is evicted (see also max_store_bytes).",
     )
-    max_store_bytes: int = Field(
-        default=256 << 20,
-        ge=1 << 20,
-        le=1 << 40,
-        description="Memory store only: bytes the sessions may hold; beyond it the least "
-        "recently updated sessions are evicted. A count of sessions alone does not bound "
-        "memory (an event is about 210 bytes with short ids, more with long ones: 100,000 "
-        "sessions of 50 events are about 1 GB). 256 MiB fits an API pod's 1.5 GiB limit beside "
-        "a Diginetica-sized model (0.55 GB, 0.61 GB during a swap) with room for a catalogue "
-        "twice as large.",
-    )
     max_event_bytes: int = Field(
         default=4096, ge=256, le=1_048_576, description="Largest accepted encoded event."
     )
@@ -257,6 +246,33 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level of the service."
+    )
+
+    # -- exposure and resource bounds of the API process -----------------------------------
+    max_store_bytes: int = Field(
+        default=256 << 20,
+        ge=1 << 20,
+        le=1 << 40,
+        description="Memory store only: bytes the sessions may hold; beyond it the least "
+        "recently updated sessions are evicted. A count of sessions alone does not bound "
+        "memory (an event is about 210 bytes with short ids, more with long ones: 100,000 "
+        "sessions of 50 events are about 1 GB). 256 MiB fits an API pod's 1.5 GiB limit beside "
+        "a Diginetica-sized model (0.55 GB, 0.61 GB during a swap) with room for a catalogue "
+        "twice as large.",
+    )
+    docs: bool = Field(
+        default=True,
+        description="Serve the API's description: /docs (Swagger UI), /redoc and "
+        "/openapi.json. Off in the Kubernetes manifests: a public service need not describe "
+        "itself, and the UI loads scripts from a CDN.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Where Prometheus metrics are served. Unset: GET /metrics on the API's "
+        "port. A port: on their own HTTP server at host:port (any path), and not on the "
+        "API's port, so that a route to the API never exposes them. 0: not served at all.",
     )
 
     def bootstrap_servers(self) -> list[str]:

@@ -137,7 +137,9 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     if isinstance(exc.detail, str) and exc.detail != HTTPStatus(status).phrase:
         message = exc.detail
     elif status == 404:
-        message = f"no route {request.url.path}; the API is described at /docs"
+        docs = request.app.docs_url
+        where = f"at {docs}" if docs else "in the README's Routes table"
+        message = f"no route {request.url.path}; the API is described {where}"
     elif status == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
     elif status == 413:
