@@ -260,6 +260,24 @@ class Settings(BaseSettings):
         "a Diginetica-sized model (0.55 GB, 0.61 GB during a swap) with room for a catalogue "
         "twice as large.",
     )
+    http_request_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A request must arrive whole (head and body) within this many seconds of "
+        "its first byte, and a new connection must send its first request within it; "
+        "otherwise the connection is closed (408 when part of a request came). Without it a "
+        "few slow clients sending a byte at a time hold every connection slot "
+        "(max_connections). The app's own time to answer is not limited.",
+    )
+    http_keep_alive_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="An idle kept-alive connection is closed this many seconds after its last "
+        "response (uvicorn's timeout_keep_alive). Behind a proxy or load balancer that keeps "
+        "connections open longer, set it above that proxy's idle timeout.",
+    )
     docs: bool = Field(
         default=True,
         description="Serve the API's description: /docs (Swagger UI), /redoc and "
