@@ -8,8 +8,6 @@ shop's ids used in the README's example) and every item has metadata, so cold st
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -142,16 +140,3 @@ def metric_value(text: str, sample: str) -> float:
         if line.startswith(sample + " "):
             return float(line.rsplit(" ", 1)[-1])
     return 0.0
-
-
-def stop_process(process: subprocess.Popen) -> int:
-    """SIGTERM, as Kubernetes stops a pod (killed if it does not end in 20 s); the exit
-    status."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    return process.returncode

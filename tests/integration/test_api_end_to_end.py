@@ -15,8 +15,8 @@ import pytest
 from kafka import KafkaProducer
 
 from serving.events import ViewEvent, encode
-from tests.api_support import stop_process, wait_until, write_bundle
-from tests.fixtures_kafka import free_port, unique_name
+from tests.api_support import wait_until, write_bundle
+from tests.fixtures_kafka import free_port, terminate, unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +111,7 @@ def test_events_from_kafka_reach_the_api_process_within_a_second(
     finally:
         producer.close()
         # both, whatever happened
-        codes = {"api": stop_process(api), "consumer": stop_process(consumer)}
+        codes = {"api": terminate(api, 20), "consumer": terminate(consumer, 20)}
     # uvicorn shuts down gracefully, then re-raises the signal it caught (status -15).
     assert codes["api"] in (0, -signal.SIGTERM), api_log.read_text()[-3000:]
     assert codes["consumer"] == 0, consumer_log.read_text()[-3000:]

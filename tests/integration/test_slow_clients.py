@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api_support import stop_process, wait_until, write_bundle
-from tests.fixtures_kafka import free_port
+from tests.api_support import wait_until, write_bundle
+from tests.fixtures_kafka import free_port, terminate
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +108,7 @@ def api(tmp_path):
         wait_until(healthy, "the API process to start", timeout_s=120)
         yield port, log
     finally:
-        stop_process(process)
+        terminate(process, 20)
 
 
 def test_slow_clients_are_closed_after_the_deadline_and_others_are_served(api):
