@@ -80,8 +80,10 @@ COPY --from=builder /opt/nowrec /opt/nowrec
 WORKDIR /var/lib/nowrec
 USER 10001:10001
 
-# 8000: the API (NOWREC_PORT); 9108: the standalone consumer's /metrics (NOWREC_CONSUMER_METRICS_PORT).
-EXPOSE 8000 9108
+# 8000: the API (NOWREC_PORT); 9100: the API's /metrics when NOWREC_METRICS_PORT moves them off
+# the API's port (as the Kubernetes manifests do); 9108: the standalone consumer's /metrics
+# (NOWREC_CONSUMER_METRICS_PORT).
+EXPOSE 8000 9100 9108
 
 # For `docker run` of the API (Kubernetes ignores HEALTHCHECK and uses the pod's probes).
 # The consumer and pipeline commands serve no /healthz: run them with --no-healthcheck.

@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from serving.app import create_app
+    from serving.http_protocol import deadline_protocol
     from serving.model_manager import artifacts_path
     from serving.settings import Settings
 
@@ -92,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=settings.log_level,
         access_log=settings.access_log,
         limit_concurrency=settings.max_connections,
+        # h11 with a deadline per request: slow clients cannot hold every connection slot
+        http=deadline_protocol(settings.http_request_timeout_s),
+        timeout_keep_alive=settings.http_keep_alive_s,
         server_header=False,
         timeout_graceful_shutdown=10,
     )

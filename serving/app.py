@@ -19,10 +19,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 import anyio.to_thread
 from fastapi import FastAPI
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from engine.bundle import MANIFEST
 from engine.errors import ConfigError
@@ -69,6 +70,31 @@ def check_settings(settings: Settings) -> None:
         read_config(Path(settings.experiments_file), lambda v: (root / v / MANIFEST).is_file())
 
 
+def serve_metrics(settings: Settings, registry: CollectorRegistry) -> WSGIServer | None:
+    """Start the metrics' own HTTP server when ``settings.metrics_port`` asks for one.
+
+    Returns:
+        The server (its thread is a daemon; call ``shutdown()``), or ``None`` when the
+        metrics are served on the API's port or not at all.
+
+    Raises:
+        ConfigError: the port cannot be bound.
+    """
+    if not settings.metrics_port:
+        return None
+    try:
+        server, _thread = start_http_server(
+            settings.metrics_port, addr=settings.host, registry=registry
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {settings.host}:{settings.metrics_port} ({exc}): choose "
+            "another NOWREC_METRICS_PORT, or unset it to serve GET /metrics on the API's port"
+        ) from exc
+    log.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+    return server
+
+
 def create_app(
     settings: Settings | None = None, *, registry: CollectorRegistry | None = None
 ) -> FastAPI:
@@ -103,10 +129,18 @@ def create_app(
                 "(development mode); set a token before exposing the service"
             )
         app.state.nowrec = state
+        try:
+            metrics_server = serve_metrics(settings, registry)
+        except BaseException:
+            await anyio.to_thread.run_sync(state.close)
+            raise
         state.start()
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
             await anyio.to_thread.run_sync(state.close)
 
     app = FastAPI(
@@ -114,6 +148,10 @@ def create_app(
         summary="Session-based real-time product recommendations.",
         version=API_VERSION,
         lifespan=lifespan,
+        # settings.docs off: no /docs, /redoc nor /openapi.json
+        docs_url="/docs" if settings.docs else None,
+        redoc_url="/redoc" if settings.docs else None,
+        openapi_url="/openapi.json" if settings.docs else None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -121,8 +159,9 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=api_metrics)
     routers = [recommendations.router, products.router, events.router, sessions.router]
-    routers += [admin.router]
-    routers += [health.router] + ([health.ceiling_router] if settings.bench_ceiling_route else [])
+    routers += [admin.router, health.router]
+    routers += [health.metrics_router] if settings.metrics_port is None else []
+    routers += [health.ceiling_router] if settings.bench_ceiling_route else []
     for router in routers:
         app.include_router(router)
     # every route with its methods, for the Allow header of OPTIONS and 405 answers

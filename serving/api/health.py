@@ -1,4 +1,4 @@
-"""/healthz (alive), /readyz (ready to serve), /metrics (Prometheus)."""
+"""/healthz (alive), /readyz (ready to serve), /metrics (Prometheus; see metrics_router)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,11 @@ def readyz(state: StateDep, response: Response) -> ReadyOut:
     return ReadyOut(ready=ready, model_version=version, checks=checks)
 
 
-@router.get(
+#: GET /metrics, on the API's port unless ``metrics_port`` gives the metrics their own.
+metrics_router = APIRouter(tags=["health"])
+
+
+@metrics_router.get(
     "/metrics",
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},

@@ -34,4 +34,5 @@ def make_session_store(settings: Settings) -> SessionStore:
         ttl_seconds=settings.session_ttl_s,
         max_items=settings.session_max_items,
         max_sessions=settings.max_sessions,
+        max_bytes=settings.max_store_bytes,
     )

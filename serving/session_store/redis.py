@@ -11,7 +11,7 @@ times faster, because redis-py spends most of a pipeline's time packing each com
 (benchmarks/consumer_rate.py measures both against raw pipelined ZADD). A batch touches many
 keys, so on Redis Cluster the key prefix needs a hash tag (``{nowrec}:session:``).
 
-Socket timeouts are short and every Redis failure becomes
+Socket timeouts are short, a timed-out call is not retried, and every Redis failure becomes
 :class:`~engine.errors.StoreUnavailableError`, so the API can degrade instead of hanging.
 """
 
@@ -37,16 +37,21 @@ from serving.session_store.base import (
 
 
 def redis_client(url: str, *, socket_timeout_s: float = 0.5) -> redis.Redis:
-    """A redis-py client that fails fast: short timeouts, one immediate retry.
+    """A redis-py client that fails fast: one timeout per call, one immediate reconnect.
 
-    The retry reconnects a pooled connection that died while Redis restarted; with redis-py's
-    default exponential back-off a dead server would block a request for seconds instead.
+    The retry reconnects a pooled connection that died while Redis restarted (a reset or a
+    refused connection fails at once); with redis-py's default exponential back-off a dead
+    server would block a request for seconds instead. A *timeout* is not retried: a server
+    that did not answer within ``socket_timeout_s`` (frozen, swapping, stuck in a slow
+    command) will not answer a second attempt sooner, and retrying it doubled the wait of
+    every read (two full timeouts, plus a reconnect). So a call costs at most about one
+    timeout, which is what ``redis_socket_timeout_s`` promises the API.
     """
     return redis.Redis.from_url(
         url,
         socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_timeout_s,
-        retry=Retry(NoBackoff(), retries=1),
+        retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
         health_check_interval=0,
     )
 

@@ -16,7 +16,7 @@ from kafka import KafkaProducer
 
 from serving.events import ViewEvent, encode
 from tests.api_support import wait_until, write_bundle
-from tests.fixtures_kafka import free_port, unique_name
+from tests.fixtures_kafka import free_port, terminate, unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -31,18 +31,6 @@ def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
         stdout=open(log, "wb"),  # noqa: SIM115 (closed with the process)
         stderr=subprocess.STDOUT,
     )
-
-
-def _stop(process: subprocess.Popen) -> int:
-    """SIGTERM, as Kubernetes stops a pod (killed if it does not end); the exit status."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    return process.returncode
 
 
 def test_events_from_kafka_reach_the_api_process_within_a_second(
@@ -122,7 +110,8 @@ def test_events_from_kafka_reach_the_api_process_within_a_second(
             assert elapsed <= 1.0, f"events took {elapsed:.3f} s to show in recommendations"
     finally:
         producer.close()
-        codes = {"api": _stop(api), "consumer": _stop(consumer)}  # both, whatever happened
+        # both, whatever happened
+        codes = {"api": terminate(api, 20), "consumer": terminate(consumer, 20)}
     # uvicorn shuts down gracefully, then re-raises the signal it caught (status -15).
     assert codes["api"] in (0, -signal.SIGTERM), api_log.read_text()[-3000:]
     assert codes["consumer"] == 0, consumer_log.read_text()[-3000:]

@@ -9,7 +9,7 @@ import redis
 
 from engine.errors import ConfigError, StoreUnavailableError
 from serving.session_store import make_session_store
-from serving.session_store.redis import RedisSessionStore, redis_client
+from serving.session_store.redis import RedisSessionStore
 from serving.settings import Settings
 from tests.store_contract import T0, SessionStoreContract, ev
 
@@ -108,15 +108,37 @@ def test_stopped_redis_fails_fast_then_recovers(fault_redis_server):
     store.close()
 
 
-def test_frozen_redis_times_out_instead_of_hanging(fault_redis_server):
-    store = RedisSessionStore(redis_client(fault_redis_server.url, socket_timeout_s=0.3))
-    store.append([ev("s", "a", T0)])
+def _connections_received(server_url: str) -> int:
+    with redis.Redis.from_url(server_url) as admin:
+        return int(admin.info("stats")["total_connections_received"])
+
+
+def test_frozen_redis_costs_one_timeout_per_read(fault_redis_server, redis_key_prefix):
+    """A read of a frozen Redis (SIGSTOP: connections open, nothing answers) gives up after
+    one ``redis_socket_timeout_s``. Before, the timed-out read was retried on a new connection:
+    two full timeouts per read. The retry is counted where it cannot be mistaken: the server
+    accepts the retry's connection (queued by the kernel while it is frozen) once resumed.
+    """
+    timeout_s = 0.5
+    settings = Settings(
+        store_backend="redis",
+        redis_url=fault_redis_server.url,
+        redis_key_prefix=redis_key_prefix,
+        redis_socket_timeout_s=timeout_s,
+    )
+    store = make_session_store(settings)
+    store.append([ev("s", "a", T0)])  # one pooled connection, open
+    before = _connections_received(fault_redis_server.url)
     fault_redis_server.pause()
     try:
         error, elapsed = _fails_fast(lambda: store.recent("s"))
-        assert "Timeout" in str(error)
-        assert elapsed < 5
     finally:
         fault_redis_server.resume()
+    print(f"frozen Redis read gave up after {elapsed:.3f} s (timeout {timeout_s} s)")
+    assert "Timeout" in str(error)
+    assert elapsed >= timeout_s * 0.9  # it did wait for Redis, as long as it is allowed to
+    assert elapsed < 4 * timeout_s  # a hang guard, not a speed limit
+    # no second attempt: the server never saw a reconnect (the admin connection is the +1)
+    assert _connections_received(fault_redis_server.url) == before + 1
     assert [e.product_id for e in store.recent("s")] == ["a"]
     store.close()

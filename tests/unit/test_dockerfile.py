@@ -140,10 +140,14 @@ def test_exposed_ports_are_the_api_and_consumer_ports():
             "NOWREC_CONSUMER_METRICS_PORT", Settings.model_fields["consumer_metrics_port"].default
         )
     )
-    assert exposed == {api_port, metrics_port}
+    # the API's metrics port, when the manifests move the metrics off the API's port
+    settings_env = (K8S / "base" / "settings.env").read_text()
+    moved = re.findall(r"^NOWREC_METRICS_PORT=(\d+)$", settings_env, re.M)
+    api_metrics_ports = {int(p) for p in moved}
+    assert exposed == {api_port, metrics_port} | api_metrics_ports
     api = yaml.safe_load((K8S / "base" / "api-deployment.yaml").read_text())
     container = api["spec"]["template"]["spec"]["containers"][0]
-    assert [p["containerPort"] for p in container["ports"]] == [api_port]
+    assert [p["containerPort"] for p in container["ports"]] == [api_port, *api_metrics_ports]
 
 
 def _healthcheck_code() -> str:

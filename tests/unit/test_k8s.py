@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from functools import cache
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from pipelines.cli import build_parser
 from pipelines.timewindow import TimeWindow
 from serving.app import check_settings
 from serving.settings import Settings
+from tests.api_support import api_client, write_bundle
 from tests.deploy_support import (
     ENV_PREFIX,
     K8S,
@@ -47,6 +49,7 @@ from tests.deploy_support import (
     pod_spec,
     setting_env_names,
 )
+from tests.fixtures_kafka import free_port
 
 #: The Kubernetes version whose schemas the manifests must satisfy (that of kubernetes-validate
 #: and of the pinned kubectl).
@@ -331,6 +334,47 @@ def test_the_api_and_consumer_settings_are_accepted(objects, overlay, clean_env)
             assert settings.mode == "development"
 
 
+def _api_settings(objects: list[dict], clean_env) -> tuple[dict, Settings]:
+    """The API container and the settings it starts with (as Kubernetes assembles them)."""
+    (container,) = pod_spec(find(objects, "Deployment", "nowrec-api"))["containers"]
+    for name, value in container_env(objects, container, FAKE_SECRET).items():
+        if name.startswith(ENV_PREFIX):
+            clean_env.setenv(name, value)
+    return container, Settings()
+
+
+def test_the_api_port_serves_the_api_only_and_metrics_are_scraped_on_theirs(
+    objects, overlay, clean_env, tmp_path
+):
+    """The manifests' metrics port is the one the settings serve the metrics on, and the
+    API's own port (the one an Ingress routes) serves neither them nor, in prod, the API's
+    description. Checked on a started app with the settings the pod gets."""
+    container, settings = _api_settings(objects, clean_env)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert settings.metrics_port, "metrics on their own port (NOWREC_METRICS_PORT)"
+    assert ports["metrics"] == settings.metrics_port != ports["http"] == settings.port
+    annotations = find(objects, "Deployment", "nowrec-api")["spec"]["template"]["metadata"]
+    assert annotations["annotations"]["prometheus.io/port"] == str(settings.metrics_port)
+    service = find(objects, "Service", "nowrec-api")
+    by_target = {p["targetPort"]: p["name"] for p in service["spec"]["ports"]}
+    if overlay == "prod":
+        assert settings.docs is False, "a public API does not describe itself"
+        (monitor,) = [o for o in objects if o["kind"] == "ServiceMonitor"]
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["port"] == by_target["metrics"], "the ServiceMonitor scrapes `metrics`"
+        path = endpoint["path"]
+    else:
+        path = annotations["annotations"]["prometheus.io/path"]
+    metrics_port = free_port()  # the manifests' port may be taken here
+    write_bundle(tmp_path, "v1")
+    with api_client(tmp_path, metrics_port=metrics_port, docs=settings.docs) as client:
+        assert client.get(path).status_code == 404, "metrics on the API's port"
+        assert client.get("/docs").status_code == (200 if settings.docs else 404)
+        url = f"http://127.0.0.1:{metrics_port}{path}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert b"nowrec_model_info" in response.read()
+
+
 # -- security and resources ------------------------------------------------------------------
 
 
@@ -535,7 +579,6 @@ def test_alert_rules_use_the_service_metrics_and_labels():
     assert {e["port"] for e in monitor["spec"]["endpoints"]} <= {
         p["name"] for p in api["spec"]["ports"]
     }
-    assert {e["path"] for e in monitor["spec"]["endpoints"]} <= get_routes()
     consumer = find(objects, "Deployment", "nowrec-consumer")
     (pod_monitor,) = [o for o in objects if o["kind"] == "PodMonitor"]
     pod_labels = consumer["spec"]["template"]["metadata"]["labels"]
