@@ -21,11 +21,20 @@ def _train(out: Path, args: list[str]) -> Path:
     return out
 
 
+def demo_data() -> Path:
+    """The default demo shop (events, products, held-out test pairs), generated once."""
+    data = BENCH_ARTIFACTS / "demo-data"
+    if not (data / "test_pairs.parquet").exists():
+        subprocess.run([sys.executable, "-m", "pipelines", "demo-data", "--out", str(data)],
+                       cwd=ROOT, check=True)  # fmt: skip
+    return data
+
+
 def bundle_or_build(path: str | None, kind: str) -> Path | None:
     """An existing bundle at ``path``, or the cached one of ``kind``, built when missing.
 
-    ``kind``: ``diginetica`` (needs ../shared/data) or ``generated-1m`` (a 1M-product demo
-    shop: ~3M sessions; building takes a while, once).
+    ``kind``: ``diginetica`` (needs ../shared/data), ``demo`` (the default demo shop) or
+    ``generated-1m`` (a 1M-product demo shop: ~3M sessions; building takes a while, once).
     """
     if path:
         return Path(path)
@@ -41,6 +50,12 @@ def bundle_or_build(path: str | None, kind: str) -> Path | None:
             print(f"skipping Diginetica: {events} not found")
             return None
         return _train(out, ["--source", "parquet", "--path", str(events), "--keep-repeats"])
+    if kind == "demo":
+        data = demo_data()
+        return _train(
+            out, ["--source", "parquet", "--path", str(data / "events.parquet"),
+                  "--products", str(data / "products.parquet")],
+        )  # fmt: skip
     if kind == "generated-1m":
         data = BENCH_ARTIFACTS / "demo-1m-data"
         if not (data / "events.parquet").exists():
