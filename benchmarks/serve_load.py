@@ -195,17 +195,21 @@ async def open_loop(
 
 
 def start_server(
-    bundle: Path, port: int, cpu: int | None, workers: int, log: Path
+    bundle: Path, port: int, cpu: int | None, workers: int, log: Path, **settings: str
 ) -> subprocess.Popen:
-    env = os.environ | {
-        "NOWREC_BENCH_CEILING_ROUTE": "true",
-        "NOWREC_API_TOKEN": TOKEN,
-        "NOWREC_RELOAD_INTERVAL_S": "0",
-        "NOWREC_STORE_BACKEND": "memory",
-        "NOWREC_EVENTS_MODE": "embedded",
-        "NOWREC_WORKER_THREADS": str(workers),
-        "NOWREC_LOG_LEVEL": "warning",
-    }
+    env = (
+        os.environ
+        | {f"NOWREC_{k.upper()}": v for k, v in settings.items()}
+        | {
+            "NOWREC_BENCH_CEILING_ROUTE": "true",
+            "NOWREC_API_TOKEN": TOKEN,
+            "NOWREC_RELOAD_INTERVAL_S": "0",
+            "NOWREC_STORE_BACKEND": "memory",
+            "NOWREC_EVENTS_MODE": "embedded",
+            "NOWREC_WORKER_THREADS": str(workers),
+            "NOWREC_LOG_LEVEL": "warning",
+        }
+    )
     with open(log, "wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "serving", "--port", str(port), "--artifacts", str(bundle)],
@@ -261,7 +265,12 @@ def main() -> int:
     sessions = live_sessions(bundle, args.sessions)
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="serve-load-"))
-    server = start_server(bundle, port, server_cpu, args.workers, log_dir / "server.log")
+    server = start_server(bundle, port, server_cpu, args.workers, log_dir / "server.log",
+                          logs_dir=str(log_dir / "logs"), record_sink="files")  # fmt: skip
+    # the same service with impression recording off: what recording costs, in this run
+    quiet_port = free_port()
+    quiet = start_server(bundle, quiet_port, server_cpu, args.workers, log_dir / "quiet.log",
+                         record_sink="off")  # fmt: skip
     if client_cpu is not None:
         os.sched_setaffinity(0, {client_cpu})
     where = (
@@ -271,6 +280,7 @@ def main() -> int:
     )
     try:
         posted = post_sessions(port, sessions)
+        post_sessions(quiet_port, sessions)
         rec = [
             request_bytes(
                 f"/v1/recommendations?session_id=bench-{s}&product_id={cur}&k={args.k}", port
@@ -278,6 +288,7 @@ def main() -> int:
             for s, (_, cur) in enumerate(sessions)
         ]
         ceil = [request_bytes("/_bench/ceiling", port)]
+        rec_quiet = [r.replace(f":{port}".encode(), f":{quiet_port}".encode()) for r in rec]
         version = json.loads(
             urllib.request.urlopen(
                 f"http://127.0.0.1:{port}/v1/recommendations?product_id={sessions[0][1]}"
@@ -290,13 +301,16 @@ def main() -> int:
             f"{args.repeat}; {where}"
         )
         asyncio.run(closed_loop(port, rec + ceil, args.connections, 2.0))  # warm-up
+        asyncio.run(closed_loop(quiet_port, rec_quiet, args.connections, 2.0))
         best: dict[str, Run] = {}
         cpu: dict[str, float] = {}
         for _ in range(args.repeat):
-            for name, reqs in (("ceiling", ceil), ("recommend", rec)):
-                before = cpu_seconds(server.pid)
-                run = asyncio.run(closed_loop(port, reqs, args.connections, args.seconds))
-                run.server_cpu_s = cpu_seconds(server.pid) - before
+            for name, target, reqs in (("ceiling", server, ceil), ("recommend", server, rec),
+                                       ("unrecorded", quiet, rec_quiet)):  # fmt: skip
+                where_to = port if target is server else quiet_port
+                before = cpu_seconds(target.pid)
+                run = asyncio.run(closed_loop(where_to, reqs, args.connections, args.seconds))
+                run.server_cpu_s = cpu_seconds(target.pid) - before
                 cpu[name] = min(cpu.get(name, float("inf")), run.cpu_ms_per_request)
                 if name not in best or run.throughput > best[name].throughput:
                     best[name] = run
@@ -316,11 +330,12 @@ def main() -> int:
         # at a load they can carry: half their own saturated throughput.
         at_own_half = best_open_loop(own_half) if own_half < half else None
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        for process in (server, quiet):
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
         shutil.rmtree(log_dir, ignore_errors=True)
 
     def row(label: str, run: Run, extra: str = "") -> None:
@@ -342,6 +357,13 @@ def main() -> int:
         recommend,
         f"server CPU {cpu['recommend']:.3f} ms/req; {ratio:.2f}x the ceiling's throughput, "
         f"{cpu_ratio:.2f}x by CPU per request",
+    )
+    recording = cpu["recommend"] / cpu["unrecorded"] - 1
+    row(
+        "GET /v1/recommendations, impression recording off",
+        best["unrecorded"],
+        f"server CPU {cpu['unrecorded']:.3f} ms/req: recording impressions costs "
+        f"{recording:+.1%} CPU per request",
     )
     p99 = at_half.pct()["p99_ms"]
     row(f"GET /v1/recommendations at {half:,.0f} req/s (half the ceiling)", at_half)
