@@ -17,7 +17,8 @@ import pytest
 from engine.bundle import Bundle
 from engine.errors import DataError
 from pipelines import train as train_module
-from pipelines.cli import build_parser, main
+from pipelines.cli import build_parser, main, source_kind, train_job_from_args
+from pipelines.demo_shop import demo_shop_exists
 from pipelines.metadata import CATALOGUE_SCHEMA, ITEM_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +86,8 @@ def test_help_documents_every_option(command):
     if command == "train":
         for option in REQUIRED_TRAIN_OPTIONS:
             assert option in text, option
-        assert "(default: demo)" in text and "(default: 1800.0)" in text
+        assert "without any of them the demo shop in data/demo" in text
+        assert "(default: 1800.0)" in text
 
 
 def test_module_entry_point_runs():
@@ -134,6 +136,8 @@ def test_usage_errors_exit_2_and_write_nothing(tmp_path, capsys):
     _fails([*base, "--alpha", "2"], capsys, 2, "alpha must be in (0, 1]")
     _fails([*base, "--start", "soon"], capsys, 2, "--start 'soon' is not a date")
     _fails([*base, "--source", "bigquery"], capsys, 2, "exactly one of --table and --sql")
+    nope = [*base[:3], "--path", str(tmp_path / "nope.parquet"), "--out", str(out)]
+    _fails(nope, capsys, 2, "does not exist; check --path")
     with pytest.raises(SystemExit) as exc:
         main([*base, "--dim", "0"])
     assert exc.value.code == 2
@@ -152,7 +156,6 @@ def test_data_errors_exit_1_with_the_fix_and_write_nothing(tmp_path, capsys):
         1,
         "session_id column 'session' not found; columns are sid, product, ts",
     )
-    _fails([*base, str(tmp_path / "nope.parquet")], capsys, 1, "does not exist; check --path")
     wrong = _events_file(tmp_path / "b.parquet", session_id=["s"], item_id=[1.5], ts=[1.0])
     _fails([*base, str(wrong)], capsys, 1, "item_id column 'item_id' has type DOUBLE")
     empty = _events_file(
@@ -192,6 +195,95 @@ def test_a_failure_while_training_leaves_the_artifacts_root_as_it_was(
     fresh = tmp_path / "fresh"
     _fails(["train", "--path", str(tiny_shop), "--out", str(fresh), *FAST], capsys, 1, "gave up")
     assert not fresh.exists()
+
+
+# -- where the events are: told from --path, never written into it ---------------------------
+
+
+def _listing(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+def _own_events(folder: Path) -> Path:
+    """A user's own CSV of 4 sessions over 6 products, in a folder of its own."""
+    folder.mkdir()
+    rows = ["session_id,item_id,ts"]
+    for s in range(4):
+        rows += [f"s{s},p{(s + k) % 6},{1_700_000_000 + 100 * s + k}" for k in range(3)]
+    (folder / "events.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("where", ["folder", "file", "glob"])
+def test_train_without_source_reads_the_path_and_writes_nothing_into_it(tmp_path, capsys, where):
+    own = _own_events(tmp_path / "own")
+    before = _listing(own)
+    path = {"folder": own, "file": own / "events.csv", "glob": own / "*.csv"}[where]
+    out = tmp_path / "artifacts"
+    rc = main(["train", "--path", str(path), "--out", str(out), *FAST, "--ranker", "default"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "Traceback" not in err
+    assert _listing(own) == before, "train wrote into its input folder"
+    m = Bundle.load(out).manifest
+    assert m["source"]["kind"] == "csv" and m["source"]["files"] == 1
+    assert m["counts"]["items"] == 6  # the user's products, not the demo shop's
+
+
+def test_a_path_whose_format_cannot_be_told_is_refused_before_any_work(tmp_path, capsys):
+    out = tmp_path / "artifacts"
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "events.json").write_text("{}")
+    before = _listing(own)
+    for path, message in [
+        (own / "events.json", "cannot tell the file format of"),
+        (own, "no parquet or csv files in directory"),
+        (tmp_path / "missing", "does not exist; check --path"),
+    ]:
+        _fails(["train", "--path", str(path), "--out", str(out)], capsys, 2, message)
+    (own / "more.parquet").write_bytes(b"")
+    (own / "more.csv").write_text("")
+    _fails(["train", "--path", str(own), "--out", str(out)], capsys, 2, "both Parquet and CSV")
+    assert _listing(own) == before | {"more.parquet": b"", "more.csv": b""}
+    assert not out.exists()
+
+
+def test_table_or_sql_without_source_means_bigquery():
+    for extra in (["--table", "p.d.t"], ["--sql", "events.sql"]):
+        assert source_kind(build_parser().parse_args(["train", *extra])) == "bigquery"
+
+
+def test_the_demo_shop_is_generated_only_in_the_projects_data_folder(
+    tmp_path, capsys, monkeypatch, tiny_shop
+):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "artifacts"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _fails(
+        ["train", "--source", "demo", "--path", str(empty), "--out", str(out)],
+        capsys,
+        2,
+        "holds no demo shop",
+        f"demo-data --out {empty}",
+    )
+    assert list(empty.iterdir()) == []
+    # a folder demo-data wrote is a demo shop without --source; as plain Parquet it would mix
+    # products and test pairs into the events, so that is refused
+    args = build_parser().parse_args(["train", "--path", str(tiny_shop)])
+    assert train_job_from_args(args).test_pairs == tiny_shop / "test_pairs.parquet"
+    _fails(
+        ["train", "--source", "parquet", "--path", str(tiny_shop), "--out", str(out)],
+        capsys,
+        2,
+        "is a demo shop folder",
+    )
+    # no --path at all: data/demo under the current directory, generated there
+    job = train_job_from_args(build_parser().parse_args(["train"]))
+    assert job.source.path == str(Path("data") / "demo" / "events.parquet")
+    assert demo_shop_exists(tmp_path / "data" / "demo")
+    assert not out.exists()
 
 
 # -- the bundle round trip ---------------------------------------------------------------------

@@ -453,6 +453,12 @@ def test_the_training_job_runs_a_real_pipeline_command(objects, overlay, train_a
     cron, container = _train_container(objects)
     mount = _mount(pod_spec(cron), container, "nowrec-artifacts")
     assert args.out == mount["mountPath"] and not mount.get("readOnly", False)
+    if args.source == "demo":
+        # generated in data/demo under the working directory, which must be writable
+        assert args.path is None, "--path must already hold a demo shop (never written)"
+        scratch = {v["name"] for v in pod_spec(cron)["volumes"] if "emptyDir" in v}
+        mounts = {m["mountPath"] for m in container["volumeMounts"] if m["name"] in scratch}
+        assert container["workingDir"] in mounts
     cpu_limit = container["resources"]["limits"]["cpu"]
     assert args.threads == int(cpu_limit), "one training thread per core of the limit"
 
