@@ -1,7 +1,13 @@
 """``python -m pipelines``: train a model bundle, evaluate one, or write the demo shop.
 
-Errors a user can cause (bad options, missing columns, unreadable sources) print one line on
-stderr and exit with 2 (usage) or 1 (everything else); no traceback.
+Errors a user can cause print one line on stderr, no traceback, and exit with
+
+- 2 (:data:`EXIT_CONFIG`), a configuration error: the command does not fit (an option out of
+  range or inconsistent, a path that does not exist, a column the source lacks or of the wrong
+  type, an --event-types value no event has, timestamps in another unit than --ts-unit).
+  Running it again cannot help, so the training CronJob does not retry it;
+- 1 (:data:`EXIT_FAILED`): the run failed (a source unreadable or empty, no usable session,
+  BigQuery unreachable, a bundle refused); a retry may succeed once that is fixed.
 """
 
 from __future__ import annotations
@@ -12,12 +18,15 @@ import logging
 import sys
 from pathlib import Path
 
-from engine.errors import ConfigError, EngineError, SourceError
+from engine.errors import ConfigError, EngineError, SchemaError, SourceError
 from engine.index import HnswParams
 from engine.model import ModelParams
 from engine.prod2vec.config import Prod2VecConfig
 
 log = logging.getLogger("pipelines")
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
 
 _DEFAULTS = Prod2VecConfig()
 
@@ -386,8 +395,9 @@ def train_job_from_args(args: argparse.Namespace):
     from pipelines.sessionize import SessionizeConfig
     from pipelines.sources.local import LocalFileSource
     from pipelines.timewindow import TimeWindow
-    from pipelines.train import TrainJob
+    from pipelines.train import TrainJob, check_job_options
 
+    check_job_options(args.k, args.validation_share, args.ranker == "learned")
     kind = source_kind(args)
     if kind != "bigquery":
         for opt in ("table", "sql", "bigquery_endpoint", "bigquery_storage_endpoint"):
@@ -648,18 +658,19 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 failed, 2 bad usage, 130 interrupted)."""
+    """Run the CLI; returns the exit code (0 ok, 1 failed, 2 configuration error, 130
+    interrupted; see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args)
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, SchemaError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

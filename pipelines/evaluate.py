@@ -24,10 +24,10 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from engine.bundle import Bundle
-from engine.errors import ConfigError, DataError, SchemaError
+from engine.errors import DataError, SchemaError
 from engine.metrics import hit_rate_and_mrr
 from engine.model import RecommenderModel
-from engine.recommender import MAX_K, Filters, SessionRecommender
+from engine.recommender import Filters, SessionRecommender, check_k
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,7 @@ def evaluate_recommender(
     recommender: SessionRecommender, pairs: pa.Table, k: int = 20, progress: bool = True
 ) -> EvaluationResult:
     """HR@k, MRR@k, coverage and strategy shares of ``recommender`` on ``pairs``."""
-    if not 1 <= k <= MAX_K:
-        raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
+    check_k(k)
     prefixes = pairs.column("prefix").to_pylist()
     targets = [str(t) for t in pairs.column("target").to_pylist()]
     state = recommender.model.catalog.state

@@ -51,7 +51,7 @@ from engine.corpus import NO_CATEGORY, SessionCorpus
 from engine.errors import ConfigError, DataError
 from engine.ids import ID_RULE
 from pipelines.ids import examples, invalid_ids
-from pipelines.schema import ColumnMapping, canonical_select
+from pipelines.schema import TS_UNITS, ColumnMapping, _kind, canonical_select
 from pipelines.timewindow import TimeWindow
 
 log = logging.getLogger(__name__)
@@ -351,17 +351,24 @@ def _sessionize(
     flags = f"SELECT *, {conditions} FROM {_PREFIX}canon"
     failed_first = [" AND ".join([*names[:n], f"NOT {k}"]) for n, k in enumerate(names)]
     counts = tables.one(
-        "SELECT count(*), "
+        "SELECT "
         + ", ".join(f"count(*) FILTER (WHERE {cond})" for cond in failed_first)
+        # the types asked for that occur at all, and the timestamps' median (for the unit)
+        + ", count(DISTINCT event_type) FILTER (WHERE k0), approx_quantile(ts, 0.5), count(*)"
         + f" FROM ({flags})",
         params,
     )
-    n_input, *dropped_by = (int(c) for c in counts)
+    *dropped_by, types_found, median_ts, n_input = counts
     report.input_events = n_input
     if n_input == 0:
         raise DataError(
-            "the source has no events; check --path (or --table/--sql and --start/--end)"
+            "the source has no events; check --path (or --table/--sql, --start/--end and "
+            "--event-types)"
         )
+    if has_ts and _kind(types[resolved["ts"]]) in ("integer", "number") and median_ts is not None:
+        _check_ts_unit(float(median_ts), config.ts_unit)
+    if config.event_types and types_found < len(config.event_types):
+        _check_event_types(con, config.event_types, types_found)
     for (name, description, _, warn, runs), dropped in zip(
         single_row_steps, dropped_by, strict=True
     ):
@@ -506,6 +513,52 @@ def _sessionize(
             "--min-session-length and --min-count"
         )
     return _build(tables, current, report)
+
+
+#: Timestamps a shop's events plausibly carry (1990-01-01 .. 2100-01-01 UTC, unix seconds);
+#: a median outside, that another --ts-unit would bring inside, is a unit mistake.
+_PLAUSIBLE_TS = (631_152_000.0, 4_102_444_800.0)
+_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds"}
+
+
+def _check_ts_unit(median_s: float, unit: str) -> None:
+    """Refuse numeric timestamps whose median is no plausible date in ``unit`` but is one in
+    another unit (e.g. milliseconds read as seconds: the year 55,800); the error names the
+    option that fixes it. Timestamps plausible in no unit (relative times) pass."""
+    low, high = _PLAUSIBLE_TS
+    if low <= median_s < high:
+        return
+    raw = median_s * TS_UNITS[unit]
+    for other, per_second in TS_UNITS.items():
+        if other != unit and low <= raw / per_second < high:
+            year = 1970 + median_s / 31_556_952
+            raise ConfigError(
+                f"the timestamps look like {_UNIT_NAMES[other]}: their median, {raw:.0f}, read "
+                f"as {_UNIT_NAMES[unit]} is the year {year:.0f}; use --ts-unit {other}"
+            )
+
+
+def _check_event_types(con: duckdb.DuckDBPyConnection, wanted: tuple[str, ...], found: int) -> None:
+    """``--event-types`` values that no event has: an error when none matches (nothing would
+    be trained), a warning otherwise; both list the types the events do have."""
+    rows = con.execute(
+        f"SELECT event_type, count(*) AS n FROM {_PREFIX}canon GROUP BY 1 "
+        "ORDER BY n DESC, event_type NULLS LAST LIMIT 21"
+    ).fetchall()
+    have = {t for t, _ in rows}
+    listing = ", ".join(f"{t if t is not None else 'NULL'} ({n:,})" for t, n in rows[:20])
+    if len(rows) > 20:
+        listing += ", ..."
+    missing = [t for t in wanted if t not in have]
+    if found == 0:
+        raise ConfigError(
+            f"--event-types {','.join(wanted)} matches no event; the events' types are "
+            f"{listing or 'none'} (pick from those, or name another column with --event-type-col)"
+        )
+    log.warning(
+        "--event-types: no event has the type %s; the events' types are %s",
+        ", ".join(repr(t) for t in missing), listing,
+    )  # fmt: skip
 
 
 def _build(tables: _Tables, final: str, report: SessionizeReport) -> Sessions:

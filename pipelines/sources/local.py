@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import Any, Literal
 
 import duckdb
 
-from engine.errors import ConfigError, SourceError
+from engine.errors import ConfigError, DataError, SourceError
+
+log = logging.getLogger(__name__)
 
 FileFormat = Literal["parquet", "csv"]
 
@@ -98,6 +101,18 @@ class LocalFileSource:
     def relation(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
         files = self.files()
         fmt = self.resolved_format(files)
+        # A 0-byte file (an export that failed or is still being written) is no table at all:
+        # DuckDB would call it a broken Parquet file or a CSV with one column named column0.
+        empty = [f for f in files if os.path.getsize(f) == 0]
+        if len(empty) == len(files):
+            where = files[0] if len(files) == 1 else f"all {len(files)} files of {self.path}"
+            raise DataError(
+                f"{where} is empty (0 bytes): no events to read; check {self.option} (an "
+                "export that failed, or one still being written?)"
+            )
+        if empty:
+            log.warning("skipping %d empty (0-byte) files: %s", len(empty), ", ".join(empty[:3]))
+            files = [f for f in files if os.path.getsize(f) > 0]
         try:
             if fmt == "parquet":
                 # union_by_name: daily exports gain columns over time; missing ones read as NULL

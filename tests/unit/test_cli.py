@@ -145,19 +145,69 @@ def test_usage_errors_exit_2_and_write_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_data_errors_exit_1_with_the_fix_and_write_nothing(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--k", "1000"], "k must be between 1 and 100, got 1000"),
+        (["--validation-share", "1.5"], "--validation-share must be in (0, 1), got 1.5"),
+        (["--seed", "-1"], "seed must be in 0..4294967295, got -1"),
+        (["--session-gap", "0"], "session gap must be > 0 s"),
+        (["--negatives", "0", "--category-negatives", "0"], "need at least one negative"),
+    ],
+)
+def test_option_ranges_are_checked_before_any_work(tmp_path, capsys, monkeypatch, option, message):
+    monkeypatch.chdir(tmp_path)  # the demo shop would be generated here, in data/demo
+    _fails(["train", *option], capsys, 2, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_not_fitting_the_data_is_a_configuration_error(tmp_path, capsys):
+    """Exit 2 (the CronJob does not retry it): a column the source lacks or of the wrong type,
+    an --event-types value no event has, timestamps in another unit than --ts-unit."""
     out = tmp_path / "artifacts"
     base = ["train", "--source", "parquet", "--out", str(out), *FAST, "--path"]
     missing = _events_file(tmp_path / "a.parquet", sid=["s"], product=[1], ts=[1.0])
-    _fails([*base, str(missing)], capsys, 1, "no item id column", "columns are sid, product, ts")
+    _fails([*base, str(missing)], capsys, 2, "no item id column", "columns are sid, product, ts")
     _fails(
         [*base, str(missing), "--item-col", "product", "--session-col", "session"],
         capsys,
-        1,
+        2,
         "session_id column 'session' not found; columns are sid, product, ts",
     )
     wrong = _events_file(tmp_path / "b.parquet", session_id=["s"], item_id=[1.5], ts=[1.0])
-    _fails([*base, str(wrong)], capsys, 1, "item_id column 'item_id' has type DOUBLE")
+    _fails([*base, str(wrong)], capsys, 2, "item_id column 'item_id' has type DOUBLE")
+    t0 = 1_700_000_000
+    typed = _events_file(
+        tmp_path / "t.parquet",
+        session_id=["s", "s", "u", "u"],
+        item_id=[1, 2, 1, 2],
+        ts=[t0 * 1000 + k for k in range(4)],
+        event_type=["view", "view", "cart", "view"],
+    )
+    _fails(
+        [*base, str(typed), "--ts-unit", "ms", "--event-types", "views,pageview"],
+        capsys,
+        2,
+        "--event-types views,pageview matches no event; the events' types are view (3), cart (1)",
+    )
+    _fails(
+        [*base, str(typed)],
+        capsys,
+        2,
+        "the timestamps look like milliseconds: their median, 170000000000",
+        "read as seconds is the year 55841; use --ts-unit ms",
+    )
+    assert not out.exists()
+    # one type of several missing is only a warning, naming the types there are
+    assert main([*base, str(typed), "--ts-unit", "ms", "--event-types", "view,purchase"]) == 0
+    assert "no event has the type 'purchase'; the events' types are view (3), cart (1)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_data_errors_exit_1_with_the_fix_and_write_nothing(tmp_path, capsys):
+    out = tmp_path / "artifacts"
+    base = ["train", "--source", "parquet", "--out", str(out), *FAST, "--path"]
     empty = _events_file(
         tmp_path / "c.parquet",
         session_id=pa.array([], pa.string()),
@@ -170,7 +220,19 @@ def test_data_errors_exit_1_with_the_fix_and_write_nothing(tmp_path, capsys):
     )
     err = _fails([*base, str(nan)], capsys, 1, "no session left")
     assert "dropped 2 events with NaN, infinite or unreadable timestamp" in err  # the warning
+    for name in ("zero.parquet", "zero.csv"):
+        (tmp_path / name).write_bytes(b"")
+        _fails([*base[:-1], "--path", str(tmp_path / name)], capsys, 1, "is empty (0 bytes)")
     assert not out.exists()
+
+
+def test_empty_files_beside_others_are_skipped_with_a_warning(tmp_path, capsys):
+    own = _own_events(tmp_path / "own")
+    (own / "late-export.csv").write_bytes(b"")
+    out = tmp_path / "artifacts"
+    assert main(["train", "--path", str(own), "--out", str(out), *FAST, "--ranker", "default"]) == 0
+    assert "skipping 1 empty (0-byte) files" in capsys.readouterr().err
+    assert Bundle.load(out).manifest["counts"]["items"] == 6
 
 
 def test_a_failure_while_training_leaves_the_artifacts_root_as_it_was(

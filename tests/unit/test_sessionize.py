@@ -233,6 +233,17 @@ def test_millisecond_timestamps_need_the_unit_for_gaps():
     assert as_ids(run(events(rows, "user_id item_id ts"), ts_unit="ms")) == [["a", "b"]]
 
 
+@pytest.mark.parametrize(
+    ("scale", "unit", "hint"),
+    [(1000, "s", "--ts-unit ms"), (10**6, "s", "--ts-unit us"), (1, "ms", "--ts-unit s")],
+)
+def test_timestamps_in_another_unit_are_refused_with_the_option(scale, unit, hint):
+    rows = [("u", "a", 1_700_000_000 * scale), ("u", "b", 1_700_000_060 * scale)]
+    with pytest.raises(ConfigError, match=f"; use {hint}$"):
+        run(events(rows, "user_id item_id ts"), ts_unit=unit)
+    assert run(events(rows, "user_id item_id ts"), ts_unit=hint[-2:].strip()).report.sessions == 1
+
+
 def test_position_orders_sessions_without_timestamps():
     rows = [(1, 2, 30), (1, 0, 10), (1, 1, 20), (2, 0, 5), (2, 1, 6)]
     result = run(events(rows, "session_id position item_id"))
