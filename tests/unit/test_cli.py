@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -415,6 +416,28 @@ def test_train_writes_a_complete_bundle_and_evaluate_reads_it(tmp_path, capsys, 
     assert rc == 0
     assert result["hr@10"] == pytest.approx(test["hr@10"])
     assert result["mrr@10"] == pytest.approx(test["mrr@10"])
+
+
+def test_progress_is_log_lines_when_stderr_is_no_terminal(tmp_path, tiny_shop):
+    out = tmp_path / "artifacts"
+    args = ["train", "--path", str(tiny_shop), "--out", str(out), *FAST, "--k", "10"]
+    args += ["--validation-share", "0.3"]  # enough pairs to learn the ranker
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        cwd=ROOT,
+        capture_output=True,  # a pipe, as in a CronJob's or CI's log; bytes keep any "\r"
+        timeout=600,
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr
+    assert "\r" not in stderr, "a progress bar was drawn into a log"
+    lines = stderr.splitlines()
+    assert any(
+        re.fullmatch(r"ranker features: ([\d,]+)/\1 pair \(100%\).* in [\d.]+ s", x) for x in lines
+    )
+    assert any(
+        re.fullmatch(r"evaluating: ([\d,]+)/\1 pair \(100%\).* in [\d.]+ s", x) for x in lines
+    )
 
 
 def test_a_second_run_adds_a_version_and_moves_latest(tmp_path, capsys, tiny_shop):
