@@ -18,6 +18,7 @@ import logging
 import sys
 from pathlib import Path
 
+from engine.bundle import STALE_TMP_S
 from engine.errors import ConfigError, EngineError, SchemaError, SourceError
 from engine.index import HnswParams
 from engine.model import ModelParams
@@ -363,11 +364,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser(
         "prune",
-        help="remove old bundle versions (never the one latest points at)",
+        help="remove old bundle versions (never the one latest points at) and the temporary "
+        "folders of crashed runs",
+        description="Remove all but the newest --keep versions, never the one latest points "
+        "at, and the .tmp-* entries that crashed runs left (untouched for --stale-after "
+        "minutes, so that a run writing a bundle now is not disturbed).",
         formatter_class=_Formatter,
     )
     pr.add_argument("--out", default="artifacts", help="artifacts root")
     pr.add_argument("--keep", type=_positive_int, default=5, help="newest versions to keep")
+    pr.add_argument(
+        "--stale-after",
+        type=_positive_int,
+        default=int(STALE_TMP_S // 60),
+        metavar="MINUTES",
+        help="remove .tmp-* entries nothing has changed for this long",
+    )
     pr.set_defaults(func=cmd_prune)
     return parser
 
@@ -622,12 +634,16 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from engine.bundle import prune_versions
+    from engine.bundle import prune_versions, remove_stale_temporaries
 
     removed = prune_versions(args.out, args.keep)
-    log.info("removed %d old version(s) from %s", len(removed), args.out)
-    for v in removed:
-        print(v)
+    stale = remove_stale_temporaries(args.out, older_than_s=60.0 * args.stale_after)
+    log.info(
+        "removed %d old version(s) and %d stale temporary entries from %s",
+        len(removed), len(stale), args.out,
+    )  # fmt: skip
+    for name in removed + stale:
+        print(name)
     return 0
 
 

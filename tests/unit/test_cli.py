@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -472,6 +473,17 @@ def test_publish_rolls_back_and_prune_keeps_latest(tmp_path, capsys, tiny_shop):
     assert os.readlink(out / "latest") == "v1"
     _fails(["publish", "--out", str(out), "--version", "v9"], capsys, 1, "no model bundle")
     assert os.readlink(out / "latest") == "v1"
+    crashed, running = out / ".tmp-v0", out / ".tmp-v4"
+    for d in (crashed, running):
+        d.mkdir()
+        (d / "items.parquet").write_bytes(b"")
+    hours_ago = time.time() - 2 * 3600
+    for p in (crashed / "items.parquet", crashed):
+        os.utime(p, (hours_ago, hours_ago))
+    capsys.readouterr()
     assert main(["prune", "--out", str(out), "--keep", "1"]) == 0
-    # the newest is kept, and so is the one latest points at
-    assert sorted(p.name for p in out.iterdir()) == ["latest", "v1", "v3"]
+    assert capsys.readouterr().out.split() == ["v2", ".tmp-v0"]
+    # the newest is kept, and so is the one latest points at, and a run writing a bundle now
+    assert sorted(p.name for p in out.iterdir()) == [".tmp-v4", "latest", "v1", "v3"]
+    assert main(["prune", "--out", str(out), "--keep", "1", "--stale-after", "1"]) == 0
+    assert (out / ".tmp-v4").exists()
