@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from engine.errors import ConfigError
 from pipelines.cli import main as train_main
 from serving.app import create_app
-from tests.api_support import AUTH, TOKEN, api_client, api_settings, metric_value, write_bundle
+from tests.api_support import (
+    AUTH,
+    TOKEN,
+    api_client,
+    api_settings,
+    metric_value,
+    wait_until,
+    write_bundle,
+)
 from tests.fixtures_kafka import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -386,6 +397,39 @@ def test_production_mode_refuses_to_start_without_a_token(artifacts):
     )
     assert result.returncode == 2
     assert "production mode needs a bearer token" in result.stderr
+
+
+#: uvicorn's access log line, as the README shows it (Operate, Access log).
+ACCESS_LINE = r'INFO: +[\d.]+:\d+ - "GET (/v1/\S+) HTTP/1\.1" (\d{3}) [A-Za-z ]+'
+
+
+@pytest.mark.parametrize("access_log", ["true", "false"])
+def test_the_access_log_is_as_the_readme_says(artifacts, tmp_path, access_log):
+    documented = re.findall(ACCESS_LINE, (ROOT / "README.md").read_text())
+    assert documented, "the README shows no access log line"
+    port = free_port()
+    env = os.environ | {"NOWREC_ACCESS_LOG": access_log, "NOWREC_RELOAD_INTERVAL_S": "0"}
+    log = tmp_path / "api.log"
+    with open(log, "wb") as out:
+        api = subprocess.Popen(
+            [sys.executable, "-m", "serving", "--port", str(port), "--artifacts", str(artifacts)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+
+        def answered() -> httpx.Response | None:
+            assert api.poll() is None, log.read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/v1/products/nope?k=1", timeout=5)
+            except httpx.TransportError:
+                return None
+
+        assert wait_until(answered, "the API process to answer", timeout_s=120).status_code == 404
+    finally:
+        api.terminate()
+        api.wait(30)
+    lines = re.findall(ACCESS_LINE, log.read_text())
+    assert lines == ([("/v1/products/nope?k=1", "404")] if access_log == "true" else [])
 
 
 def test_short_tokens_are_refused(artifacts):
