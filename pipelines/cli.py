@@ -613,7 +613,10 @@ def _bigquery_clients(args: argparse.Namespace):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from engine.recommender import check_k
     from pipelines.evaluate import evaluate_bundle
+
+    check_k(args.k)  # before the bundle is loaded
 
     result = evaluate_bundle(args.bundle, args.test_pairs, k=args.k, exact=args.exact)
     if args.json:

@@ -454,12 +454,9 @@ def test_a_second_run_adds_a_version_and_moves_latest(tmp_path, capsys, tiny_sho
 
 
 def test_evaluate_errors_are_one_line(tmp_path, capsys):
-    _fails(
-        ["evaluate", "--bundle", str(tmp_path / "none"), "--test-pairs", "x.parquet"],
-        capsys,
-        1,
-        "no model bundle",
-    )
+    args = ["evaluate", "--bundle", str(tmp_path / "none"), "--test-pairs", "x.parquet"]
+    _fails(args, capsys, 1, "no model bundle")
+    _fails([*args, "--k", "1000"], capsys, 2, "k must be between 1 and 100, got 1000")
 
 
 def test_publish_rolls_back_and_prune_keeps_latest(tmp_path, capsys, tiny_shop):
