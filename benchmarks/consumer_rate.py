@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
+from engine.progress import progress  # noqa: E402
 from serving.consumer import SessionEventConsumer  # noqa: E402
 from serving.events import ViewEvent, decode, encode  # noqa: E402
 from serving.metrics import LiveMetrics  # noqa: E402
@@ -65,7 +65,7 @@ def prefill(broker: TansuBroker, topic: str, events: list[ViewEvent]) -> None:
     producer = KafkaProducer(
         bootstrap_servers=broker.bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024
     )
-    for e in tqdm(events, desc=f"prefill {topic}", unit="ev", leave=False, mininterval=1):
+    for e in progress(events, desc=f"prefill {topic}", unit="ev"):
         producer.send(topic, encode(e), key=e.session_id.encode())
     producer.flush()
     producer.close()
@@ -268,7 +268,7 @@ def main() -> int:
         def keep(name: str, rate: float) -> None:
             best[name] = max(best.get(name, 0.0), rate)
 
-        for round_ in tqdm(range(args.repeat), desc="rounds", unit="round", leave=False):
+        for round_ in progress(range(args.repeat), desc="rounds", unit="round"):
             keep("bare", bare_decode_rate(broker, topic, n, batch, crcs))
             memory_store = MemorySessionStore(max_items=50, max_sessions=1_000_000)
             keep("memory", nowrec_rate(broker, topic, n, batch, memory_store, crcs)[0])

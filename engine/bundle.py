@@ -13,16 +13,20 @@ A bundle is a directory per model version::
 
 No pickle anywhere: arrays are plain ``.npy`` (object dtype refused), tables are Parquet,
 everything else is JSON. A bundle is written to a hidden temporary directory, verified, renamed
-into place, and only then does ``latest`` move; a crash leaves at most a ``.tmp-*`` directory
-that the next writer removes, never a half-written version.
+into place, and only then does ``latest`` move; a crash leaves at most a ``.tmp-*`` entry, never
+a half-written version. A later writer, or ``python -m pipelines prune``, removes such entries
+once they are :data:`STALE_TMP_S` old (:func:`remove_stale_temporaries`), so that a writer at
+work beside them is never disturbed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +43,10 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 LATEST = "latest"
 _TMP_PREFIX = ".tmp-"
+STALE_TMP_S = 3600.0
+"""Age (since the last change to it or anything in it) after which a ``.tmp-*`` entry belongs
+to no running writer. A writer changes its directory every few seconds to minutes (one file
+after another, then the rename), so an hour leaves a wide margin."""
 
 
 def _sha256(path: Path) -> str:
@@ -88,8 +96,7 @@ class BundleWriter:
         self.root = Path(root)
         self.version = version or new_version()
         self.root.mkdir(parents=True, exist_ok=True)
-        for stale in self.root.glob(_TMP_PREFIX + "*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        remove_stale_temporaries(self.root)  # what crashed writers left; never a running one's
         self.tmp = self.root / f"{_TMP_PREFIX}{self.version}"
         self.tmp.mkdir()
         self._manifest: dict[str, Any] = {}
@@ -195,6 +202,39 @@ def prune_versions(root: str | os.PathLike, keep: int) -> list[str]:
     for v in doomed:
         shutil.rmtree(root / v)
     return doomed
+
+
+def remove_stale_temporaries(
+    root: str | os.PathLike, older_than_s: float = STALE_TMP_S, now: float | None = None
+) -> list[str]:
+    """Remove the ``.tmp-*`` entries of an artifacts root (bundles of crashed writers, link
+    switches cut short) that nothing has changed for ``older_than_s`` seconds: the entry itself
+    and everything inside it. Returns the names removed."""
+    root = Path(root)
+    now = time.time() if now is None else now
+    removed = []
+    for entry in sorted(root.glob(_TMP_PREFIX + "*")):
+        try:
+            if now - _newest_change(entry) < older_than_s:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except FileNotFoundError:  # its writer finished (renamed it) meanwhile
+            continue
+        removed.append(entry.name)
+    return removed
+
+
+def _newest_change(path: Path) -> float:
+    newest = path.lstat().st_mtime
+    if path.is_dir() and not path.is_symlink():
+        for folder, dirs, files in os.walk(path):
+            for name in dirs + files:
+                with contextlib.suppress(FileNotFoundError):
+                    newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
+    return newest
 
 
 def _fsync_dir(path: Path) -> None:

@@ -64,7 +64,8 @@ class Recommendation:
         return len(self.item_ids)
 
 
-def _check_k(k: int) -> None:
+def check_k(k: int) -> None:
+    """Refuse a cut-off outside 1..MAX_K (every answer is at most MAX_K items)."""
     if not 1 <= k <= MAX_K:
         raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
 
@@ -101,7 +102,7 @@ class SessionRecommender:
         filters: Filters | None = None,
     ) -> Recommendation:
         """Top ``k`` products for a session (oldest event first) viewing ``current_item``."""
-        _check_k(k)
+        check_k(k)
         filters = filters or Filters()
         m = self.model
         state = m.catalog.state
@@ -145,12 +146,12 @@ class SessionRecommender:
     ) -> Recommendation:
         """The most popular products that pass the filters (the ``popular`` baseline), the
         current product left out."""
-        _check_k(k)
+        check_k(k)
         return self._popular(k, filters or Filters(), current_item, self.model.catalog.state, 0)
 
     def similar_items(self, item_id: str, k: int = 20, filters: Filters | None = None):
         """Products most similar to ``item_id`` (cosine of input vectors)."""
-        _check_k(k)
+        check_k(k)
         filters = filters or Filters(exclude_seen=False)
         m = self.model
         state = m.catalog.state

@@ -1,7 +1,13 @@
 """``python -m pipelines``: train a model bundle, evaluate one, or write the demo shop.
 
-Errors a user can cause (bad options, missing columns, unreadable sources) print one line on
-stderr and exit with 2 (usage) or 1 (everything else); no traceback.
+Errors a user can cause print one line on stderr, no traceback, and exit with
+
+- 2 (:data:`EXIT_CONFIG`), a configuration error: the command does not fit (an option out of
+  range or inconsistent, a path that does not exist, a column the source lacks or of the wrong
+  type, an --event-types value no event has, timestamps in another unit than --ts-unit).
+  Running it again cannot help, so the training CronJob does not retry it;
+- 1 (:data:`EXIT_FAILED`): the run failed (a source unreadable or empty, no usable session,
+  BigQuery unreachable, a bundle refused); a retry may succeed once that is fixed.
 """
 
 from __future__ import annotations
@@ -12,12 +18,16 @@ import logging
 import sys
 from pathlib import Path
 
-from engine.errors import ConfigError, EngineError
+from engine.bundle import STALE_TMP_S
+from engine.errors import ConfigError, EngineError, SchemaError, SourceError
 from engine.index import HnswParams
 from engine.model import ModelParams
 from engine.prod2vec.config import Prod2VecConfig
 
 log = logging.getLogger("pipelines")
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
 
 _DEFAULTS = Prod2VecConfig()
 
@@ -56,7 +66,8 @@ Read view events, cut them into sessions, train category-aware prod2vec item vec
 publish a versioned model bundle (OUT/<version>/, OUT/latest).
 
 examples:
-  python -m pipelines train                      # the embedded demo shop (generated if absent)
+  python -m pipelines train                      # the demo shop in data/demo (generated if absent)
+  python -m pipelines train --path events/       # Parquet or CSV files, told by their names
   python -m pipelines train --source parquet --path ../shared/data/diginetica/train_events.parquet \\
       --out artifacts/diginetica
   python -m pipelines train --source csv --path events.csv --event-types view
@@ -89,14 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--source",
         choices=["demo", "parquet", "csv", "bigquery"],
-        default="demo",
-        help="demo: the embedded demo shop in --path (generated when absent); parquet/csv: "
-        "files read by DuckDB; bigquery: --table or --sql",
+        help="parquet/csv: files read by DuckDB; bigquery: --table or --sql; demo: a demo shop "
+        "(default: told from --path: Parquet or CSV by the file names, a folder written by "
+        "demo-data as demo; bigquery with --table or --sql; without any of them the demo shop "
+        "in data/demo, generated there when absent)",
     )
     src.add_argument(
         "--path",
-        help="parquet/csv: a file, a directory or a glob; demo: the demo shop directory "
-        "(default data/demo)",
+        help="parquet/csv: a file, a directory or a glob; demo: a folder written by "
+        "`demo-data` (default data/demo). Only read, never written to",
     )
     src.add_argument("--table", help="bigquery: the events table, project.dataset.table")
     src.add_argument(
@@ -352,11 +364,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser(
         "prune",
-        help="remove old bundle versions (never the one latest points at)",
+        help="remove old bundle versions (never the one latest points at) and the temporary "
+        "folders of crashed runs",
+        description="Remove all but the newest --keep versions, never the one latest points "
+        "at, and the .tmp-* entries that crashed runs left (untouched for --stale-after "
+        "minutes, so that a run writing a bundle now is not disturbed).",
         formatter_class=_Formatter,
     )
     pr.add_argument("--out", default="artifacts", help="artifacts root")
     pr.add_argument("--keep", type=_positive_int, default=5, help="newest versions to keep")
+    pr.add_argument(
+        "--stale-after",
+        type=_positive_int,
+        default=int(STALE_TMP_S // 60),
+        metavar="MINUTES",
+        help="remove .tmp-* entries nothing has changed for this long",
+    )
     pr.set_defaults(func=cmd_prune)
 
     from pipelines import experiment_report
@@ -388,18 +411,22 @@ def train_job_from_args(args: argparse.Namespace):
     from pipelines.sessionize import SessionizeConfig
     from pipelines.sources.local import LocalFileSource
     from pipelines.timewindow import TimeWindow
-    from pipelines.train import TrainJob
+    from pipelines.train import TrainJob, check_job_options
 
-    if args.source != "bigquery":
+    check_job_options(args.k, args.validation_share, args.ranker == "learned")
+    kind = source_kind(args)
+    if kind != "bigquery":
         for opt in ("table", "sql", "bigquery_endpoint", "bigquery_storage_endpoint"):
             if getattr(args, opt):
                 raise ConfigError(
-                    f"--{opt.replace('_', '-')} is for --source bigquery (source is {args.source})"
+                    f"--{opt.replace('_', '-')} is for --source bigquery (source is {kind})"
                 )
-    if args.source in ("parquet", "csv") and not args.path:
-        raise ConfigError(f"--source {args.source} needs --path (a file, directory or glob)")
-    if args.source == "bigquery" and bool(args.table) == bool(args.sql):
+    if kind in ("parquet", "csv") and not args.path:
+        raise ConfigError(f"--source {kind} needs --path (a file, directory or glob)")
+    if kind == "bigquery" and bool(args.table) == bool(args.sql):
         raise ConfigError("--source bigquery needs exactly one of --table and --sql FILE")
+    if kind == "bigquery" and args.path:
+        raise ConfigError("--path is for --source parquet, csv or demo (source is bigquery)")
     if args.products and args.products_table:
         raise ConfigError("give either --products or --products-table, not both")
 
@@ -448,30 +475,27 @@ def train_job_from_args(args: argparse.Namespace):
         raise ConfigError(f"--test-pairs {test_pairs} does not exist")
 
     clients = None
-    if args.source == "bigquery" or args.products_table:
+    if kind == "bigquery" or args.products_table:
         clients = _bigquery_clients(args)
 
     products = None
     if args.products:
-        products = LocalFileSource(args.products)
+        products = _local_files(args.products, None, "--products")
     elif args.products_table:
         from pipelines.sources.bigquery import BigQueryTable
 
         client, storage, use_storage = clients
         products = BigQueryTable(client, args.products_table, storage, use_storage)
 
-    if args.source == "demo":
-        path = Path(args.path or demo_shop.DEFAULT_DIR)
-        if not demo_shop.demo_shop_exists(path):
-            log.info("demo shop not found in %s: generating it (seeded)", path)
-            demo_shop.write_demo_shop(path)
+    if kind == "demo":
+        path = _demo_shop_dir(args.path)
         source = LocalFileSource(str(path / demo_shop.EVENTS_FILE))
         if products is None:
             products = LocalFileSource(str(path / demo_shop.PRODUCTS_FILE))
         if test_pairs is None:
             test_pairs = path / demo_shop.TEST_PAIRS_FILE
-    elif args.source in ("parquet", "csv"):
-        source = LocalFileSource(args.path, format=args.source)
+    elif kind in ("parquet", "csv"):
+        source = _local_files(args.path, kind, "--path")
     else:
         from pipelines.sources.bigquery import BigQuerySource
 
@@ -512,6 +536,71 @@ def train_job_from_args(args: argparse.Namespace):
     )
 
 
+def source_kind(args: argparse.Namespace) -> str:
+    """``--source``, or what the other options say it is when it is not given.
+
+    Without ``--source``: ``--table``/``--sql`` mean bigquery; a ``--path`` written by
+    ``demo-data`` means demo; any other ``--path`` is Parquet or CSV by its files' names
+    (:class:`ConfigError` when they do not tell); nothing at all means the demo shop in
+    ``data/demo``. Nothing is ever written into a ``--path``.
+    """
+    from pipelines import demo_shop
+
+    if args.source:
+        return args.source
+    if args.table or args.sql:
+        return "bigquery"
+    if not args.path:
+        return "demo"
+    if demo_shop.demo_shop_exists(args.path):
+        return "demo"
+    source = _local_files(args.path, None, "--path")
+    kind = source.resolved_format(source.files())
+    log.info("reading --path %s as %s (from the file names)", args.path, kind)
+    return kind
+
+
+def _local_files(path: str, kind: str | None, option: str):
+    """A Parquet/CSV source whose files exist, checked before any work (:class:`ConfigError`
+    otherwise, so a wrong path is a configuration error: exit 2)."""
+    from pipelines import demo_shop
+    from pipelines.sources.local import LocalFileSource
+
+    if option == "--path" and demo_shop.is_demo_shop_dir(path):
+        raise ConfigError(
+            f"{path} is a demo shop folder (it has {demo_shop.INFO_FILE}): its products and "
+            f"test pairs would be read as events; train on it with --source demo --path {path}, "
+            "or keep your own events in a folder of their own"
+        )
+    source = LocalFileSource(path, format=kind, option=option)  # type: ignore[arg-type]
+    try:
+        source.resolved_format(source.files())
+    except SourceError as exc:
+        raise ConfigError(str(exc)) from None
+    return source
+
+
+def _demo_shop_dir(path: str | None) -> Path:
+    """The demo shop to train on. Only the project's own ``data/demo`` is generated when
+    absent; a ``--path`` given must already hold one (it is never written to)."""
+    from pipelines import demo_shop
+
+    default = Path(demo_shop.DEFAULT_DIR)
+    where = Path(path) if path else default
+    if demo_shop.demo_shop_exists(where):
+        return where
+    if where.resolve() != default.resolve():
+        raise ConfigError(
+            f"{where} holds no demo shop ({demo_shop.EVENTS_FILE}, {demo_shop.PRODUCTS_FILE}, "
+            f"{demo_shop.TEST_PAIRS_FILE}); write one with `python -m pipelines demo-data "
+            f"--out {where}`, or leave out --path to use {default} (generated when absent); "
+            "for your own events use --source parquet or --source csv"
+        )
+    log.info("demo shop not found in %s: generating it (seeded)", where)
+    demo_shop.write_demo_shop(where)
+    return where
+
+
 def _bigquery_clients(args: argparse.Namespace):
     from pipelines.sources.bigquery_connect import connect
 
@@ -528,7 +617,10 @@ def _bigquery_clients(args: argparse.Namespace):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from engine.recommender import check_k
     from pipelines.evaluate import evaluate_bundle
+
+    check_k(args.k)  # before the bundle is loaded
 
     result = evaluate_bundle(args.bundle, args.test_pairs, k=args.k, exact=args.exact)
     if args.json:
@@ -549,12 +641,16 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from engine.bundle import prune_versions
+    from engine.bundle import prune_versions, remove_stale_temporaries
 
     removed = prune_versions(args.out, args.keep)
-    log.info("removed %d old version(s) from %s", len(removed), args.out)
-    for v in removed:
-        print(v)
+    stale = remove_stale_temporaries(args.out, older_than_s=60.0 * args.stale_after)
+    log.info(
+        "removed %d old version(s) and %d stale temporary entries from %s",
+        len(removed), len(stale), args.out,
+    )  # fmt: skip
+    for name in removed + stale:
+        print(name)
     return 0
 
 
@@ -585,18 +681,19 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 failed, 2 bad usage, 130 interrupted)."""
+    """Run the CLI; returns the exit code (0 ok, 1 failed, 2 configuration error, 130
+    interrupted; see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args)
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, SchemaError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -15,13 +15,13 @@ import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from engine.catalog import ProductMetadata
 from engine.corpus import SessionCorpus
 from engine.errors import DataError
 from engine.model import ModelParams, RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
+from engine.progress import progress as report_progress
 from engine.recommender import Filters, SessionRecommender
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def evaluate_cold_start(
     state = model.catalog.state
     popular_in = model.popular_by_category
     ours, base, strategies = [], [], {}
-    for h in tqdm(held, desc="cold start", unit="product", disable=not progress):
+    for h in report_progress(held, desc="cold start", unit="product", enabled=progress):
         true_ids = {str(ids[t]) for t in truth[h]} - {str(i) for i in ids[held]}
         if not true_ids:
             continue

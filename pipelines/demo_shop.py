@@ -409,5 +409,11 @@ def write_demo_shop(out_dir: str | os.PathLike = DEFAULT_DIR, config: DemoShopCo
 
 
 def demo_shop_exists(out_dir: str | os.PathLike = DEFAULT_DIR) -> bool:
+    """``out_dir`` holds a complete demo shop (events, products and test pairs)."""
     out = Path(out_dir)
     return all((out / f).is_file() for f in (EVENTS_FILE, PRODUCTS_FILE, TEST_PAIRS_FILE))
+
+
+def is_demo_shop_dir(path: str | os.PathLike) -> bool:
+    """``path`` is a folder that :func:`write_demo_shop` wrote into (it has the info file)."""
+    return (Path(path) / INFO_FILE).is_file()

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from engine.bundle import Bundle
-from engine.errors import ConfigError, DataError, SchemaError
+from engine.errors import DataError, SchemaError
 from engine.metrics import hit_rate_and_mrr
 from engine.model import RecommenderModel
-from engine.recommender import MAX_K, Filters, SessionRecommender
+from engine.progress import progress as report_progress
+from engine.recommender import Filters, SessionRecommender, check_k
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,7 @@ def evaluate_recommender(
     recommender: SessionRecommender, pairs: pa.Table, k: int = 20, progress: bool = True
 ) -> EvaluationResult:
     """HR@k, MRR@k, coverage and strategy shares of ``recommender`` on ``pairs``."""
-    if not 1 <= k <= MAX_K:
-        raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
+    check_k(k)
     prefixes = pairs.column("prefix").to_pylist()
     targets = [str(t) for t in pairs.column("target").to_pylist()]
     state = recommender.model.catalog.state
@@ -107,7 +106,7 @@ def evaluate_recommender(
     started = time.perf_counter()
     rows = zip(prefixes, targets, strict=True)
     for n, (prefix, target) in enumerate(
-        tqdm(rows, total=len(targets), desc="evaluating", unit="pair", disable=not progress)
+        report_progress(rows, total=len(targets), desc="evaluating", unit="pair", enabled=progress)
     ):
         rec = recommender.recommend([str(i) for i in prefix or []], k=k, filters=EVALUATION_FILTERS)
         strategies[rec.strategy] += 1

@@ -23,6 +23,8 @@ import pyarrow as pa
 
 from engine.corpus import NO_CATEGORY, SessionCorpus
 from engine.errors import DataError, SchemaError
+from engine.ids import ID_RULE
+from pipelines.ids import examples, invalid_ids
 from pipelines.schema import _kind, quote_ident
 from pipelines.sessionize import sort_ids
 
@@ -114,6 +116,7 @@ class MetadataReport:
     rows: int = 0
     products: int = 0
     null_item_rows: int = 0
+    invalid_id_products: int = 0
     duplicate_rows: int = 0
     items: int = 0
     items_with_metadata: int = 0
@@ -130,7 +133,8 @@ class MetadataReport:
             out.append(
                 f"products: {self.products:,} from {self.rows:,} rows "
                 f"({self.duplicate_rows:,} duplicate rows merged, {self.null_item_rows:,} "
-                "rows without an item id dropped)"
+                f"rows without an item id dropped, {self.invalid_id_products:,} products with "
+                "an id the API would refuse dropped)"
             )
             out.append(
                 f"items: {self.items_with_metadata:,} of {self.items:,} have metadata; "
@@ -200,21 +204,35 @@ def read_metadata(
         ).fetchone()
         if rows == 0:
             raise DataError("the products source is empty; check --products/--products-table")
+        # Products the API could not be asked about (engine/ids.py) are left out, counted.
+        bad = invalid_ids(con, "_nowrec_products", "item_id")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _nowrec_bad_ids AS SELECT unnest(?::VARCHAR[]) AS id",
+            [sorted(bad)],
+        )
         table = con.execute(
             "SELECT item_id, mode(category_id ORDER BY category_id) AS category_id, "
             "mode(brand ORDER BY brand) AS brand, median(price) AS price, "
             "mode(title ORDER BY title) AS title, bool_or(available) AS available "
-            "FROM _nowrec_products WHERE item_id IS NOT NULL GROUP BY item_id ORDER BY item_id"
+            "FROM _nowrec_products WHERE item_id IS NOT NULL "
+            "AND item_id NOT IN (SELECT id FROM _nowrec_bad_ids) GROUP BY item_id ORDER BY item_id"
         ).to_arrow_table()
     except duckdb.Error as exc:
         raise DataError(f"could not read the products: {str(exc).splitlines()[0]}") from exc
     finally:
+        con.execute("DROP TABLE IF EXISTS _nowrec_bad_ids")
         con.execute("DROP VIEW IF EXISTS _nowrec_products")
         con.execute("DROP VIEW IF EXISTS _nowrec_products_src")
     report.rows, report.null_item_rows, report.products = int(rows), int(null_ids), int(products)
     report.duplicate_rows = report.rows - report.null_item_rows - report.products
+    report.invalid_id_products = len(bad)
     if report.null_item_rows:
         log.warning("products: dropped %d rows without an item id", report.null_item_rows)
+    if bad:
+        log.warning(
+            "products: dropped %d products whose id the API would refuse: %s; ids are %s",
+            len(bad), examples(bad), ID_RULE,
+        )  # fmt: skip
     table = table.cast(CATALOGUE_SCHEMA.remove(CATALOGUE_SCHEMA.get_field_index("has_vector")))
     return table, report
 

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from tqdm import tqdm
 
 from engine.corpus import SessionCorpus
 from engine.errors import ConfigError, DataError
 from engine.metrics import hit_rate_and_mrr
+from engine.progress import progress as report_progress
 from engine.ranking import FEATURES, RankerParams
 from engine.recommender import SessionRecommender
 from engine.session import weigh_session
@@ -108,9 +108,9 @@ def candidate_features(
     state = model.catalog.state
     n_trained = model.catalog.n_trained
     blocks, labels, offsets = [], [], [0]
-    for prefix, target in tqdm(
+    for prefix, target in report_progress(
         zip(split.prefixes, split.targets, strict=True), total=len(split.targets),
-        desc="ranker features", unit="pair", disable=not progress,
+        desc="ranker features", unit="pair", enabled=progress,
     ):  # fmt: skip
         rows = prefix.tolist()
         kinds = ["view"] * len(rows)

@@ -52,6 +52,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "position": ("position", "pos", "seq", "step"),
 }
 
+#: Numeric timestamp units (``--ts-unit``) and how many of each make a second.
+TS_UNITS: dict[str, int] = {"s": 1, "ms": 1_000, "us": 1_000_000}
+
 INTEGER_TYPES = frozenset(
     {
         "TINYINT",
@@ -243,9 +246,9 @@ def canonical_select(
     Raises:
         SchemaError: a column has a type that cannot hold the field (e.g. a DOUBLE item id).
     """
-    if ts_unit not in ("s", "ms", "us"):
+    if ts_unit not in TS_UNITS:
         raise ConfigError(f"ts unit must be s, ms or us, got {ts_unit!r}")
-    divisor = {"s": 1, "ms": 1_000, "us": 1_000_000}[ts_unit]
+    divisor = TS_UNITS[ts_unit]
     out: list[str] = []
 
     def col(field: str) -> str:

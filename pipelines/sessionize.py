@@ -6,7 +6,8 @@ The contract, step by step (each step's drops are counted in :class:`SessionizeR
    (:mod:`pipelines.schema`); item, category, session and user ids become text.
 2. **Event types.** With ``event_types`` set, only those events are kept (others are dropped
    before sessions are cut, so e.g. a purchase does not keep a visit alive).
-3. **Unusable rows** are dropped with a warning, never silently: NULL/empty item id; NULL
+3. **Unusable rows** are dropped with a warning, never silently: NULL/empty item id; an item
+   id the API would refuse (the one id policy, :mod:`engine.ids`; the report names a few); NULL
    session id (or NULL user id when sessions are cut from users); NULL timestamp (or NULL
    position when there is no timestamp); NaN, infinite or unreadable timestamp.
 4. **Time window.** Events outside ``start <= ts < end`` are dropped.
@@ -48,7 +49,9 @@ import pyarrow as pa
 
 from engine.corpus import NO_CATEGORY, SessionCorpus
 from engine.errors import ConfigError, DataError
-from pipelines.schema import ColumnMapping, canonical_select
+from engine.ids import ID_RULE
+from pipelines.ids import examples, invalid_ids
+from pipelines.schema import TS_UNITS, ColumnMapping, _kind, canonical_select
 from pipelines.timewindow import TimeWindow
 
 log = logging.getLogger(__name__)
@@ -304,6 +307,12 @@ def _sessionize(
         keep_type = "list_contains(?::VARCHAR[], event_type)"
         params.append(list(config.event_types))
     keep_item = "item_id IS NOT NULL"
+    # Ids the API could not accept (engine/ids.py) are dropped here, with their reason.
+    bad_ids = invalid_ids(con, f"{_PREFIX}canon", "item_id")
+    keep_id = "true"
+    if bad_ids:
+        bad = tables.create("SELECT unnest(?::VARCHAR[]) AS item_id", [sorted(bad_ids)])
+        keep_id = f"coalesce(item_id NOT IN (SELECT item_id FROM {bad}), true)"
     keep_key = f"{key} IS NOT NULL"
     if has_ts:
         keep_present = "(ts IS NOT NULL OR ts_raw_bad)"
@@ -323,50 +332,59 @@ def _sessionize(
         if config.window.end is not None:
             window.append(f"ts < {config.window.end_epoch!r}")
     keep_window = " AND ".join(window) or "true"
-    flags = (
-        f"SELECT *, {keep_type} AS k1, {keep_item} AS k2, {keep_key} AS k3, "
-        f"{keep_present} AS k4, {keep_readable} AS k5, {keep_window} AS k6 "
-        f"FROM {_PREFIX}canon"
-    )
+    order_name = "timestamp" if has_ts else "position"
+    # (step, description, keep condition, warn, runs): each row is counted by the first
+    # condition it fails, in this order.
+    single_row_steps = [
+        ("event_type", f"event type not in {list(config.event_types)}", keep_type, False,
+         bool(config.event_types)),
+        ("null_item", "NULL or empty item id", keep_item, True, True),
+        ("invalid_item_id", "item id the API would refuse", keep_id, True, True),
+        ("null_session" if has_session else "null_user", f"NULL {key}", keep_key, True, True),
+        (f"null_{'ts' if has_ts else 'position'}", f"NULL {order_name}", keep_present, True,
+         True),
+        ("bad_ts", "NaN, infinite or unreadable timestamp", keep_readable, True, has_ts),
+        ("window", "outside --start/--end", keep_window, False, not config.window.is_open),
+    ]  # fmt: skip
+    names = [f"k{n}" for n in range(len(single_row_steps))]
+    conditions = ", ".join(f"{step[2]} AS k{n}" for n, step in enumerate(single_row_steps))
+    flags = f"SELECT *, {conditions} FROM {_PREFIX}canon"
+    failed_first = [" AND ".join([*names[:n], f"NOT {k}"]) for n, k in enumerate(names)]
     counts = tables.one(
-        "SELECT count(*), "
-        "count(*) FILTER (WHERE NOT k1), "
-        "count(*) FILTER (WHERE k1 AND NOT k2), "
-        "count(*) FILTER (WHERE k1 AND k2 AND NOT k3), "
-        "count(*) FILTER (WHERE k1 AND k2 AND k3 AND NOT k4), "
-        "count(*) FILTER (WHERE k1 AND k2 AND k3 AND k4 AND NOT k5), "
-        "count(*) FILTER (WHERE k1 AND k2 AND k3 AND k4 AND k5 AND NOT k6) "
-        f"FROM ({flags})",
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (WHERE {cond})" for cond in failed_first)
+        # the types asked for that occur at all, and the timestamps' median (for the unit)
+        + ", count(DISTINCT event_type) FILTER (WHERE k0), approx_quantile(ts, 0.5), count(*)"
+        + f" FROM ({flags})",
         params,
     )
-    n_input, d_type, d_item, d_key, d_present, d_readable, d_window = (int(c) for c in counts)
+    *dropped_by, types_found, median_ts, n_input = counts
     report.input_events = n_input
     if n_input == 0:
         raise DataError(
-            "the source has no events; check --path (or --table/--sql and --start/--end)"
+            "the source has no events; check --path (or --table/--sql, --start/--end and "
+            "--event-types)"
         )
-    order_name = "timestamp" if has_ts else "position"
-    single_row_steps = [
-        ("event_type", f"event type not in {list(config.event_types)}", d_type, False),
-        ("null_item", "NULL or empty item id", d_item, True),
-        ("null_session" if has_session else "null_user", f"NULL {key}", d_key, True),
-        (f"null_{'ts' if has_ts else 'position'}", f"NULL {order_name}", d_present, True),
-        ("bad_ts", "NaN, infinite or unreadable timestamp", d_readable, True),
-        ("window", "outside --start/--end", d_window, False),
-    ]
-    for name, description, dropped, warn in single_row_steps:
-        if name == "event_type" and not config.event_types:
+    if has_ts and _kind(types[resolved["ts"]]) in ("integer", "number") and median_ts is not None:
+        _check_ts_unit(float(median_ts), config.ts_unit)
+    if config.event_types and types_found < len(config.event_types):
+        _check_event_types(con, config.event_types, types_found)
+    for (name, description, _, warn, runs), dropped in zip(
+        single_row_steps, dropped_by, strict=True
+    ):
+        if not runs:
             continue
-        if name == "bad_ts" and not has_ts:
-            continue
-        if name == "window" and config.window.is_open:
-            continue
-        report.steps.append(StepCount(name, description, dropped))
-        if warn and dropped:
+        detail = ""
+        if name == "invalid_item_id" and bad_ids:
+            detail = f"{len(bad_ids):,} items: {examples(bad_ids)}"
+            log.warning("dropped %d events with %s: %s; ids are %s", dropped, description,
+                        detail, ID_RULE)  # fmt: skip
+        elif warn and dropped:
             log.warning("dropped %d events with %s", dropped, description)
+        report.steps.append(StepCount(name, description, dropped, detail=detail))
     kept = tables.create(
         f"SELECT {key} AS k, item_id, category_id, ts, position FROM ({flags}) "
-        "WHERE k1 AND k2 AND k3 AND k4 AND k5 AND k6",
+        f"WHERE {' AND '.join(names)}",
         params,
     )
 
@@ -495,6 +513,52 @@ def _sessionize(
             "--min-session-length and --min-count"
         )
     return _build(tables, current, report)
+
+
+#: Timestamps a shop's events plausibly carry (1990-01-01 .. 2100-01-01 UTC, unix seconds);
+#: a median outside, that another --ts-unit would bring inside, is a unit mistake.
+_PLAUSIBLE_TS = (631_152_000.0, 4_102_444_800.0)
+_UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds"}
+
+
+def _check_ts_unit(median_s: float, unit: str) -> None:
+    """Refuse numeric timestamps whose median is no plausible date in ``unit`` but is one in
+    another unit (e.g. milliseconds read as seconds: the year 55,800); the error names the
+    option that fixes it. Timestamps plausible in no unit (relative times) pass."""
+    low, high = _PLAUSIBLE_TS
+    if low <= median_s < high:
+        return
+    raw = median_s * TS_UNITS[unit]
+    for other, per_second in TS_UNITS.items():
+        if other != unit and low <= raw / per_second < high:
+            year = 1970 + median_s / 31_556_952
+            raise ConfigError(
+                f"the timestamps look like {_UNIT_NAMES[other]}: their median, {raw:.0f}, read "
+                f"as {_UNIT_NAMES[unit]} is the year {year:.0f}; use --ts-unit {other}"
+            )
+
+
+def _check_event_types(con: duckdb.DuckDBPyConnection, wanted: tuple[str, ...], found: int) -> None:
+    """``--event-types`` values that no event has: an error when none matches (nothing would
+    be trained), a warning otherwise; both list the types the events do have."""
+    rows = con.execute(
+        f"SELECT event_type, count(*) AS n FROM {_PREFIX}canon GROUP BY 1 "
+        "ORDER BY n DESC, event_type NULLS LAST LIMIT 21"
+    ).fetchall()
+    have = {t for t, _ in rows}
+    listing = ", ".join(f"{t if t is not None else 'NULL'} ({n:,})" for t, n in rows[:20])
+    if len(rows) > 20:
+        listing += ", ..."
+    missing = [t for t in wanted if t not in have]
+    if found == 0:
+        raise ConfigError(
+            f"--event-types {','.join(wanted)} matches no event; the events' types are "
+            f"{listing or 'none'} (pick from those, or name another column with --event-type-col)"
+        )
+    log.warning(
+        "--event-types: no event has the type %s; the events' types are %s",
+        ", ".join(repr(t) for t in missing), listing,
+    )  # fmt: skip
 
 
 def _build(tables: _Tables, final: str, report: SessionizeReport) -> Sessions:

@@ -20,9 +20,10 @@ import duckdb
 
 from engine.bundle import BundleWriter
 from engine.catalog import ProductMetadata
+from engine.errors import ConfigError
 from engine.model import ModelParams, RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
-from engine.recommender import SessionRecommender
+from engine.recommender import SessionRecommender, check_k
 from pipelines.evaluate import EvaluationResult, evaluate_recommender, read_test_pairs
 from pipelines.metadata import MetadataMapping, MetadataReport, join_items, read_metadata
 from pipelines.ranker import learn_ranker, validation_split
@@ -71,6 +72,20 @@ class TrainJob:
     test_pairs: Path | None = None
     k: int = 20
     version: str | None = None
+
+    def __post_init__(self) -> None:
+        check_job_options(self.k, self.validation_share, self.learn_ranker)
+
+
+def check_job_options(k: int, validation_share: float, learn_ranker: bool) -> None:
+    """The ranges of a job's own options (the model's and the sessionizer's check theirs), so
+    that a bad value is refused before any event is read; the CLI calls it first of all."""
+    check_k(k)
+    if learn_ranker and not 0 < validation_share < 1:
+        raise ConfigError(
+            f"--validation-share must be in (0, 1), got {validation_share} (or use --ranker "
+            "default)"
+        )
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,12 @@ SIGTERM or SIGINT finish the batch in hand, commit it and close (exit status 0).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -470,8 +472,33 @@ class _AssignmentListener(ConsumerRebalanceListener):
         self._owner.assigned.set()
 
 
+#: The settings the consumer reads (serving/settings.py), listed by ``--help``.
+_CONSUMER_SETTINGS = ("store_backend", "redis_", "session_", "max_sessions", "max_event_bytes",
+                      "kafka_", "consumer_", "log_level")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``--help`` only: every setting comes from a ``NOWREC_*`` environment variable."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        if name.startswith(_CONSUMER_SETTINGS):
+            lines.append(f"  NOWREC_{name.upper()} (default {field.default!r})")
+            lines += textwrap.wrap(
+                field.description or "", 96, initial_indent=" " * 6, subsequent_indent=" " * 6
+            )
+    return argparse.ArgumentParser(
+        prog="python -m serving.consumer",
+        description="Consume view events from Kafka into the session store (at least once, "
+        "idempotent); malformed events go to the dead-letter topic. SIGTERM finishes the "
+        "batch in hand, commits it and exits 0. Exit 2: invalid settings.",
+        epilog="settings (environment variables):\n" + "\n".join(lines),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m serving.consumer``: consume into the configured store until SIGTERM."""
+    build_parser().parse_args(argv)  # --help answers without connecting to anything
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -480,6 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as exc:
         log.error("invalid NOWREC_* settings: %s", exc)
         return 2
+    logging.getLogger().setLevel(settings.log_level.upper())
     try:
         store = make_session_store(settings)
     except (EngineError, ValueError) as exc:

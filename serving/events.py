@@ -9,7 +9,9 @@ One JSON object per event, for example::
 - ``event_id``: the idempotency key. Optional from the client; when absent it is derived from
   (session_id, product_id, ts, event_type), so a replayed or re-sent event gets the same id and
   applying it twice changes nothing.
-- ``product_id``: a string; integers are accepted and converted (``1234`` -> ``"1234"``).
+- ``session_id``, ``product_id``: ids of the one id policy (:mod:`engine.ids`: 1-200 characters
+  of any script, no control or invisible characters); integers are accepted and converted
+  (``1234`` -> ``"1234"``).
 - ``ts``: unix seconds (number, or a numeric string) or ISO-8601 with a timezone, between
   2000-01-01 and 2100-01-01 UTC; kept to the microsecond.
 - ``event_type``: ``view`` by default; ``click``, ``cart`` and ``purchase`` are the outcomes
@@ -29,9 +31,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from engine.errors import MalformedEventError
+from engine.ids import ID_PATTERN, ID_RULE, MAX_ID_CHARS, check_id
 
 SCHEMA_VERSION = 1
 #: Default bound on one encoded event; a real view event is about 150 bytes.
@@ -49,19 +61,31 @@ OUTCOME_TYPES = frozenset({"click", "cart", "purchase"})
 #: A recommendation id as the API hands it out (opaque to clients).
 RecommendationId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
-# Ids end up in Redis keys and members and in log lines: a conservative charset, no separators
-# (the Redis member uses "|"), no whitespace or control characters.
-ID_CHARSET = "letters, digits and . _ : @ = + / -"
+# The one id policy (engine/ids.py), the same that training applies to product ids; the
+# pattern only documents it in the OpenAPI schema, check_id enforces it (and says why).
+_PolicyId = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_ID_CHARS, json_schema_extra={"pattern": ID_PATTERN}),
+    AfterValidator(check_id),
+]
+SessionId = _PolicyId
+ProductId = _PolicyId
+# Event ids are opaque idempotency keys (derived ones are hex): a conservative ASCII charset
+# without "|", the separator of the stored member (serving/session_store/base.py).
+ID_CHARSET = "ASCII letters, digits and . _ : @ = + / -"
 _ID_PATTERN = r"^[A-Za-z0-9._:@=+/-]+$"
-SessionId = Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
-ProductId = Annotated[str, Field(min_length=1, max_length=64, pattern=_ID_PATTERN)]
 EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
 
 
-def _or_integer(schema: dict[str, Any]) -> None:
-    """JSON schema of an id field: the text id, or an integer (converted to text)."""
-    text = {k: schema.pop(k) for k in ("type", "pattern", "minLength", "maxLength") if k in schema}
-    schema["anyOf"] = [text, {"type": "integer"}]
+#: JSON schema of the id fields of an event: an id of the policy, or an integer (its text).
+_ID_OR_INTEGER = WithJsonSchema(
+    {
+        "anyOf": [
+            {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": ID_PATTERN},
+            {"type": "integer"},
+        ]
+    }
+)
 
 
 def _number_or_iso(schema: dict[str, Any]) -> None:
@@ -86,13 +110,11 @@ class ViewEvent(BaseModel):
         default=None,
         description="Idempotency key. Derived from session, product, ts and type when absent.",
     )
-    session_id: SessionId = Field(
-        description=f"Visitor session id (1-128 chars: {ID_CHARSET}); integers are accepted.",
-        json_schema_extra=_or_integer,
+    session_id: Annotated[SessionId, _ID_OR_INTEGER] = Field(
+        description=f"Visitor session id ({ID_RULE}); integers are accepted."
     )
-    product_id: ProductId = Field(
-        description=f"Product id (1-64 chars: {ID_CHARSET}); integers are accepted.",
-        json_schema_extra=_or_integer,
+    product_id: Annotated[ProductId, _ID_OR_INTEGER] = Field(
+        description=f"Product id ({ID_RULE}); integers are accepted."
     )
     # The bounds repeat what _parse_ts enforces (with its own messages), so that the OpenAPI
     # schema of POST /v1/events says it too; the upper one is a second early because ts is

@@ -131,6 +131,13 @@ class SessionStoreContract:
         assert result.duplicates == 1
         assert store.recent("s") == [SessionEvent("a", T0, "purchase")]
 
+    def test_any_id_of_the_policy_round_trips(self, make_store):
+        # ids of any script, with the member separator "|" and spaces (engine/ids.py)
+        store = make_store()
+        store.append([ev("séance 1", "Café|03 ü", T0), ev("séance 1", "商品/17", T0 + 1)])
+        assert [e.product_id for e in store.recent("séance 1")] == ["Café|03 ü", "商品/17"]
+        assert store.recent("séance") == []
+
     def test_many_sessions_in_one_batch(self, make_store):
         store = make_store()
         batch = [ev(f"s{i % 7}", f"p{i}", T0 + i) for i in range(70)]

@@ -67,6 +67,7 @@ class Prod2VecConfig:
             (self.negatives + self.category_negatives >= 1, "need at least one negative"),
             (self.sample >= 0, f"sample must be >= 0, got {self.sample}"),
             (self.threads >= 0, f"threads must be >= 0 (0 = all cores), got {self.threads}"),
+            (0 <= self.seed < 2**32, f"seed must be in 0..4294967295, got {self.seed}"),
             (self.backend in ("numba", "gensim"), f"unknown backend {self.backend!r}"),
         ]
         for ok, message in checks:

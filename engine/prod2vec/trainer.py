@@ -1,8 +1,8 @@
 """Category-aware prod2vec: our numba trainer (the default backend).
 
 ``Prod2VecTrainer(config).fit(corpus) -> ItemVectors``. Training runs the compiled kernel
-(:mod:`engine.prod2vec.kernel`) block by block so that a progress bar can show tokens/s and
-the loss; the trainer object keeps ``stats`` of the last fit.
+(:mod:`engine.prod2vec.kernel`) block by block so that its progress (tokens/s and the loss) can
+be reported; the trainer object keeps ``stats`` of the last fit.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import time
 
 import numba
 import numpy as np
-from tqdm.auto import tqdm
 
 from engine.corpus import SessionCorpus
 from engine.errors import DataError
@@ -20,6 +19,7 @@ from engine.prod2vec.config import Prod2VecConfig
 from engine.prod2vec.kernel import train_block
 from engine.prod2vec.rng import stream_seed
 from engine.prod2vec.sampling import CategoryNegativeSampler, keep_thresholds
+from engine.progress import progress
 from engine.vectors import ItemVectors
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ class Prod2VecTrainer:
 
     Args:
         config: hyper-parameters (see :class:`Prod2VecConfig`).
-        progress: show a tqdm progress bar (tokens/s and loss) while training.
+        progress: report progress (tokens/s and loss): a bar on a terminal, log lines
+            otherwise (:mod:`engine.progress`).
     """
 
     def __init__(self, config: Prod2VecConfig, progress: bool = True) -> None:
@@ -87,14 +88,7 @@ class Prod2VecTrainer:
 
         previous_threads = numba.get_num_threads()
         numba.set_num_threads(threads)
-        bar = tqdm(
-            total=total,
-            unit="tok",
-            unit_scale=True,
-            desc="prod2vec",
-            disable=not self.progress,
-            dynamic_ncols=True,
-        )
+        bar = progress(total=total, unit="tok", desc="prod2vec", enabled=self.progress)
         started = time.perf_counter()
         try:
             for epoch in range(c.epochs):

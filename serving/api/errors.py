@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from serving.events import ID_CHARSET
 from serving.model_manager import NoModelError
 
 log = logging.getLogger("nowrec.api")
@@ -115,8 +116,8 @@ def describe_validation(exc: RequestValidationError) -> tuple[int, str, list[Err
             message = "unknown field; remove it (field names are case-sensitive)"
         elif kind == "too_long" and where == "body events":
             message = f"{message}; split the batch"
-        elif kind == "string_pattern_mismatch":
-            message = "may contain only letters, digits and . _ : @ = + / -"
+        elif kind == "string_pattern_mismatch" and where.endswith("event_id"):
+            message = f"may contain only {ID_CHARSET}"
         # Messages of our own validators (value_error) already name the value.
         quiet = ("missing", "json_invalid", "extra_forbidden", "value_error")
         shown = None if kind in quiet or where == "body" else _shown(item.get("input"))

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import unquote_to_bytes
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from engine.catalog import ProductMetadata
 from engine.errors import ConfigError, UnknownItemError
+from engine.ids import ID_RULE, id_problem
 from serving.api.deps import Authorized, ServedDep, StateDep
 from serving.api.errors import error_responses
 from serving.api.recommendations import items_of
@@ -26,9 +31,36 @@ from serving.model_manager import ServedModel
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 
-# `:path` so that ids with "/" (allowed by the event schema) can be addressed; the /similar
-# route is declared first so that it wins over a product id ending in "/similar".
+
+class _ProductIdConvertor(PathConvertor):
+    """``:path`` (any text, "/" included) that also takes newlines: ``.*`` stops at one, so an
+    id with a newline would get 404 "no route" (or lose a trailing one to ``$``) instead of the
+    id policy's 422 saying what is wrong."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("product_id", _ProductIdConvertor())
+
+# `:product_id` (a `:path`) so that ids with "/" (allowed by the id policy) can be addressed;
+# the /similar route is declared first so that it wins over a product id ending in "/similar",
+# unless that "/" came percent-encoded (see _names_the_similar_route).
 ProductPath = Annotated[ProductId, Path(description=PRODUCT_ID_DOC)]
+
+
+def _names_the_similar_route(request: Request) -> bool:
+    """Whether the request path ends in a literal ``/similar`` segment.
+
+    The router matches the decoded path, where ``a%2Fsimilar`` and ``a/similar`` look the same;
+    only the raw path tells them apart. ``GET /v1/products/a%2Fsimilar`` asks for the product
+    ``a/similar``, ``GET /v1/products/a/similar`` for the products similar to ``a``. A server
+    that does not pass the raw path (optional in ASGI) gets the route, as before.
+    """
+    raw = request.scope.get("raw_path")
+    if not raw:
+        return True
+    last = raw.split(b"?", 1)[0].rsplit(b"/", 1)[-1]
+    return unquote_to_bytes(last) == b"similar"
 
 
 def _unknown(product_id: str, served: ServedModel) -> HTTPException:
@@ -59,12 +91,15 @@ def _product_out(product_id: str, served: ServedModel) -> ProductOut | None:
 
 
 @router.get(
-    "/{product_id:path}/similar",
+    "/{product_id:product_id}/similar",
     response_model=SimilarOut,
     responses=error_responses(404, 422),
     summary="Products most similar to this one (item to item)",
+    description="A product whose id itself ends in '/similar' is read with "
+    "GET /v1/products/{product_id}, that '/' sent as %2F (e.g. /v1/products/a%2Fsimilar).",
 )
 async def similar(
+    request: Request,
     state: StateDep,
     product_id: ProductPath,
     k: Annotated[K, Query()] = 20,
@@ -74,7 +109,10 @@ async def similar(
             description=f"The visitor's session, for experiments and attribution. {SESSION_ID_DOC}"
         ),
     ] = None,
-) -> SimilarOut:
+) -> SimilarOut | JSONResponse:
+    if not _names_the_similar_route(request):
+        served = state.models.current
+        return JSONResponse(jsonable_encoder(_lookup(f"{product_id}/similar", served)))
     choice = state.loop.choose(session_id)
     try:
         rec = choice.similar(product_id, k)
@@ -95,12 +133,19 @@ async def similar(
 
 
 @router.get(
-    "/{product_id:path}",
+    "/{product_id:product_id}",
     response_model=ProductOut,
     responses=error_responses(404, 422),
     summary="What the served model knows about a product",
 )
 async def product(served: ServedDep, product_id: ProductPath) -> ProductOut:
+    return _lookup(product_id, served)
+
+
+def _lookup(product_id: str, served: ServedModel) -> ProductOut:
+    problem = id_problem(product_id)
+    if problem is not None:  # an id put together by similar() was not checked as a whole
+        raise HTTPException(422, f"path parameter product_id: {problem}; ids are {ID_RULE}")
     out = _product_out(product_id, served)
     if out is None:
         raise _unknown(product_id, served)
@@ -108,7 +153,7 @@ async def product(served: ServedDep, product_id: ProductPath) -> ProductOut:
 
 
 @router.put(
-    "/{product_id:path}",
+    "/{product_id:product_id}",
     response_model=ProductUpsertOut,
     status_code=200,
     dependencies=[Authorized],

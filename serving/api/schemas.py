@@ -6,10 +6,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.ids import ID_RULE
 from engine.recommender import MAX_K
-from serving.events import ID_CHARSET, ViewEvent
 from serving.events import ProductId as ProductId
 from serving.events import SessionId as SessionId
+from serving.events import ViewEvent
 
 #: The one limit of events per POST /v1/events (beyond it: 422, as the schema says).
 MAX_BATCH_EVENTS = 500
@@ -17,8 +18,8 @@ MAX_BATCH_EVENTS = 500
 CategoryName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 K = Annotated[int, Field(ge=1, le=MAX_K, description=f"How many items, 1..{MAX_K}.")]
 
-PRODUCT_ID_DOC = f"Product id (1-64 chars: {ID_CHARSET})."
-SESSION_ID_DOC = f"Visitor session id (1-128 chars: {ID_CHARSET})."
+PRODUCT_ID_DOC = f"Product id ({ID_RULE}); percent-encoded in a path, '/' as %2F."
+SESSION_ID_DOC = f"Visitor session id ({ID_RULE})."
 
 
 class RecommendedItem(BaseModel):

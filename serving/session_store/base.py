@@ -21,7 +21,8 @@ from typing import NamedTuple, Self
 from engine.errors import ConfigError, StoreUnavailableError
 from serving.events import ViewEvent
 
-#: Separator of the member's parts; it is outside the id charset of serving.events.
+#: Separator of the member's parts: never in an event id (serving.events.ID_CHARSET) nor an
+#: event type; the product id comes last, so it may hold one (the split stops before it).
 MEMBER_SEP = "|"
 
 

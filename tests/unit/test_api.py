@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
+import httpx
 import pytest
 
 from engine.errors import ConfigError
+from pipelines.cli import main as train_main
 from serving.api.schemas import MAX_BATCH_EVENTS
 from serving.app import create_app
-from tests.api_support import AUTH, TOKEN, api_client, api_settings, metric_value, write_bundle
+from tests.api_support import (
+    AUTH,
+    TOKEN,
+    api_client,
+    api_settings,
+    metric_value,
+    wait_until,
+    write_bundle,
+)
 from tests.fixtures_kafka import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,8 +117,9 @@ def test_category_filter(client):
         ({"k": 0}, "query parameter k"),
         ({"k": 10**6}, "query parameter k"),
         ({"k": "ten"}, "query parameter k"),
-        ({"product_id": "x" * 65}, "query parameter product_id"),
-        ({"session_id": "has space"}, "query parameter session_id"),
+        ({"product_id": "x" * 201}, "query parameter product_id"),
+        ({"session_id": "new\nline"}, "query parameter session_id"),
+        ({"session_id": "   "}, "query parameter session_id"),
         ({"product_id": ""}, "query parameter product_id"),
         ({"exclude_seen": "maybe"}, "query parameter exclude_seen"),
         ({"category": ["a"] * 21}, "query parameter category"),
@@ -135,13 +149,33 @@ def test_similar_errors(client):
     assert "unknown product 'nope'" in error_of(r) and "PUT /v1/products/nope" in error_of(r)
     assert client.get("/v1/products/c0_i5/similar", params={"k": 0}).status_code == 422
     assert client.get("/v1/products/c0_i5/similar", params={"k": 101}).status_code == 422
-    assert client.get("/v1/products/bad%20id/similar").status_code == 422
+    assert client.get("/v1/products/bad%09id/similar").status_code == 422
 
 
 def test_product_lookup(client):
     body = client.get("/v1/products/c0_i5").json()
     assert body["category"] == "sofas" and body["trained"] is True and body["available"]
     assert client.get("/v1/products/nope").status_code == 404
+
+
+def test_an_id_ending_in_similar_is_read_back_with_its_slash_encoded(client):
+    toy = {"category": "toys", "brand": "brand1", "price": 40.0, "title": "toys item 5"}
+    put = client.put("/v1/products/a%2Fsimilar", json=toy, headers=AUTH)
+    assert put.status_code == 201 and put.json()["product_id"] == "a/similar"
+    for path in ("/v1/products/a%2Fsimilar", "/v1/products/a%2fsimilar"):
+        got = client.get(path)
+        assert got.status_code == 200, got.text
+        assert got.json()["product_id"] == "a/similar" and got.json()["trained"] is False
+    similar = client.get("/v1/products/a%2Fsimilar/similar", params={"k": 5})
+    assert similar.status_code == 200 and similar.json()["product_id"] == "a/similar"
+    assert all(i["product_id"].startswith("c1_") for i in similar.json()["items"])
+    # a literal "/similar" is the route, for an id with a slash and for a plain one
+    unknown = client.get("/v1/products/a/similar")
+    assert unknown.status_code == 404 and "unknown product 'a'" in error_of(unknown)
+    assert client.get("/v1/products/c0_i5/similar").json()["product_id"] == "c0_i5"
+    # the id put together is checked as a whole
+    long = client.get("/v1/products/" + "x" * 195 + "%2Fsimilar")
+    assert long.status_code == 422 and "the limit is 200" in error_of(long)
 
 
 def test_new_product_is_recommended_and_similar_at_once(client):
@@ -219,6 +253,44 @@ def test_non_finite_price_is_refused(client):
     )
     assert r.status_code in (400, 422)
     assert client.get("/v1/products/p1").status_code == 404
+
+
+# -- one id policy for training and the API -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cafe_artifacts(tmp_path_factory) -> Path:
+    """A bundle trained by `python -m pipelines train` on a CSV whose ids have accents and
+    spaces, as a shop's export would."""
+    root = tmp_path_factory.mktemp("cafe")
+    items = ["Café 03", "Café 04", "Thé vert", "p/1", "p|2", "p3"]
+    rows = ["session_id,item_id,ts"]
+    for s in range(40):
+        rows += [f"s{s},{items[(s + k) % 6]},{T0 + 60 * s + k}" for k in range(3)]
+    (root / "events.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    argv = ["train", "--path", str(root / "events.csv"), "--out", str(root / "artifacts")]
+    fast = ["--backend", "gensim", "--epochs", "1", "--threads", "1", "--dim", "8"]
+    assert train_main([*argv, *fast, "--ranker", "default"]) == 0
+    return root / "artifacts"
+
+
+def test_ids_training_accepts_are_ids_the_api_accepts(cafe_artifacts):
+    with api_client(cafe_artifacts) as client:
+        event = {"session_id": "séance 1", "product_id": "Café 03", "ts": T0}
+        posted = client.post("/v1/events", json={"events": [event]}, headers=AUTH)
+        assert posted.status_code == 200, posted.text
+        assert posted.json()["applied"] == 1
+        product = client.get("/v1/products/Caf%C3%A9%2003")
+        assert product.status_code == 200, product.text
+        assert product.json()["product_id"] == "Café 03" and product.json()["trained"] is True
+        similar = client.get("/v1/products/Caf%C3%A9%2003/similar", params={"k": 3})
+        assert similar.status_code == 200 and len(similar.json()["items"]) == 3
+        recs = client.get("/v1/recommendations", params={"session_id": "séance 1", "k": 3})
+        body = recs.json()
+        assert body["strategy"] == "session" and body["unknown_items"] == 0
+        assert body["items"][0]["because"] == "Café 03"
+        for odd in ("p/1", "p|2"):
+            assert client.get("/v1/products/" + quote(odd, safe="")).json()["product_id"] == odd
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -384,6 +456,39 @@ def test_production_mode_refuses_to_start_without_a_token(artifacts):
     )
     assert result.returncode == 2
     assert "production mode needs a bearer token" in result.stderr
+
+
+#: uvicorn's access log line, as the README shows it (Operate, Access log).
+ACCESS_LINE = r'INFO: +[\d.]+:\d+ - "GET (/v1/\S+) HTTP/1\.1" (\d{3}) [A-Za-z ]+'
+
+
+@pytest.mark.parametrize("access_log", ["true", "false"])
+def test_the_access_log_is_as_the_readme_says(artifacts, tmp_path, access_log):
+    documented = re.findall(ACCESS_LINE, (ROOT / "README.md").read_text())
+    assert documented, "the README shows no access log line"
+    port = free_port()
+    env = os.environ | {"NOWREC_ACCESS_LOG": access_log, "NOWREC_RELOAD_INTERVAL_S": "0"}
+    log = tmp_path / "api.log"
+    with open(log, "wb") as out:
+        api = subprocess.Popen(
+            [sys.executable, "-m", "serving", "--port", str(port), "--artifacts", str(artifacts)],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+
+        def answered() -> httpx.Response | None:
+            assert api.poll() is None, log.read_text()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/v1/products/nope?k=1", timeout=5)
+            except httpx.TransportError:
+                return None
+
+        assert wait_until(answered, "the API process to answer", timeout_s=120).status_code == 404
+    finally:
+        api.terminate()
+        api.wait(30)
+    lines = re.findall(ACCESS_LINE, log.read_text())
+    assert lines == ([("/v1/products/nope?k=1", "404")] if access_log == "true" else [])
 
 
 def test_short_tokens_are_refused(artifacts):

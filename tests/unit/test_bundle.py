@@ -1,5 +1,6 @@
 import json
 import os
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -7,10 +8,12 @@ import pytest
 
 from engine.bundle import (
     SCHEMA_VERSION,
+    STALE_TMP_S,
     Bundle,
     BundleWriter,
     list_versions,
     prune_versions,
+    remove_stale_temporaries,
     resolve_bundle_dir,
     switch_latest,
 )
@@ -82,10 +85,43 @@ def test_object_arrays_are_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_stale_temp_dirs_are_cleaned(tmp_path):
-    (tmp_path / ".tmp-crashed").mkdir()
-    _write(tmp_path)
-    assert not (tmp_path / ".tmp-crashed").exists()
+def _age(path, seconds: float) -> None:
+    """Make ``path`` and everything in it look last changed ``seconds`` ago."""
+    when = time.time() - seconds
+    for p in [*path.rglob("*"), path] if path.is_dir() and not path.is_symlink() else [path]:
+        os.utime(p, (when, when), follow_symlinks=False)
+
+
+def test_stale_temp_dirs_are_cleaned_but_not_a_running_writers(tmp_path):
+    crashed = tmp_path / ".tmp-crashed"
+    (crashed / "sub").mkdir(parents=True)
+    (crashed / "sub" / "vectors.npy").write_bytes(b"x")
+    _age(crashed, STALE_TMP_S + 60)
+    with BundleWriter(tmp_path, version="a") as running:
+        running.add_array("vectors", np.zeros((3, 2), dtype=np.float32))
+        _write(tmp_path, version="b")  # another writer starts meanwhile
+        assert not crashed.exists()
+        assert running.tmp.is_dir(), "a second writer removed the first one's work"
+        running.update_manifest(source={"kind": "test"})
+        running.commit()
+    assert list_versions(tmp_path) == ["a", "b"]
+
+
+def test_temporaries_count_as_stale_by_their_newest_change(tmp_path):
+    old_dir, busy_dir = tmp_path / ".tmp-old", tmp_path / ".tmp-busy"
+    for d in (old_dir, busy_dir):
+        d.mkdir()
+        (d / "items.parquet").write_bytes(b"x")
+        _age(d, 7200)
+    (busy_dir / "vectors.npy").write_bytes(b"x")  # its writer is still at it
+    link = tmp_path / ".tmp-latest-1a2b3c"
+    link.symlink_to("gone")  # a link switch cut short; its target never existed
+    _age(link, 7200)
+    (tmp_path / "keep-me").mkdir()
+    _age(tmp_path / "keep-me", 7200)
+    removed = remove_stale_temporaries(tmp_path, older_than_s=3600)
+    assert removed == [".tmp-latest-1a2b3c", ".tmp-old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp-busy", "keep-me"]
 
 
 def test_list_and_prune_versions_keep_latest(tmp_path):

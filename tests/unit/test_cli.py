@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,8 @@ import pytest
 from engine.bundle import Bundle
 from engine.errors import DataError
 from pipelines import train as train_module
-from pipelines.cli import build_parser, main
+from pipelines.cli import build_parser, main, source_kind, train_job_from_args
+from pipelines.demo_shop import demo_shop_exists
 from pipelines.metadata import CATALOGUE_SCHEMA, ITEM_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +88,8 @@ def test_help_documents_every_option(command):
     if command == "train":
         for option in REQUIRED_TRAIN_OPTIONS:
             assert option in text, option
-        assert "(default: demo)" in text and "(default: 1800.0)" in text
+        assert "without any of them the demo shop in data/demo" in text
+        assert "(default: 1800.0)" in text
 
 
 def test_module_entry_point_runs():
@@ -134,6 +138,8 @@ def test_usage_errors_exit_2_and_write_nothing(tmp_path, capsys):
     _fails([*base, "--alpha", "2"], capsys, 2, "alpha must be in (0, 1]")
     _fails([*base, "--start", "soon"], capsys, 2, "--start 'soon' is not a date")
     _fails([*base, "--source", "bigquery"], capsys, 2, "exactly one of --table and --sql")
+    nope = [*base[:3], "--path", str(tmp_path / "nope.parquet"), "--out", str(out)]
+    _fails(nope, capsys, 2, "does not exist; check --path")
     with pytest.raises(SystemExit) as exc:
         main([*base, "--dim", "0"])
     assert exc.value.code == 2
@@ -141,20 +147,69 @@ def test_usage_errors_exit_2_and_write_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_data_errors_exit_1_with_the_fix_and_write_nothing(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--k", "1000"], "k must be between 1 and 100, got 1000"),
+        (["--validation-share", "1.5"], "--validation-share must be in (0, 1), got 1.5"),
+        (["--seed", "-1"], "seed must be in 0..4294967295, got -1"),
+        (["--session-gap", "0"], "session gap must be > 0 s"),
+        (["--negatives", "0", "--category-negatives", "0"], "need at least one negative"),
+    ],
+)
+def test_option_ranges_are_checked_before_any_work(tmp_path, capsys, monkeypatch, option, message):
+    monkeypatch.chdir(tmp_path)  # the demo shop would be generated here, in data/demo
+    _fails(["train", *option], capsys, 2, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_not_fitting_the_data_is_a_configuration_error(tmp_path, capsys):
+    """Exit 2 (the CronJob does not retry it): a column the source lacks or of the wrong type,
+    an --event-types value no event has, timestamps in another unit than --ts-unit."""
     out = tmp_path / "artifacts"
     base = ["train", "--source", "parquet", "--out", str(out), *FAST, "--path"]
     missing = _events_file(tmp_path / "a.parquet", sid=["s"], product=[1], ts=[1.0])
-    _fails([*base, str(missing)], capsys, 1, "no item id column", "columns are sid, product, ts")
+    _fails([*base, str(missing)], capsys, 2, "no item id column", "columns are sid, product, ts")
     _fails(
         [*base, str(missing), "--item-col", "product", "--session-col", "session"],
         capsys,
-        1,
+        2,
         "session_id column 'session' not found; columns are sid, product, ts",
     )
-    _fails([*base, str(tmp_path / "nope.parquet")], capsys, 1, "does not exist; check --path")
     wrong = _events_file(tmp_path / "b.parquet", session_id=["s"], item_id=[1.5], ts=[1.0])
-    _fails([*base, str(wrong)], capsys, 1, "item_id column 'item_id' has type DOUBLE")
+    _fails([*base, str(wrong)], capsys, 2, "item_id column 'item_id' has type DOUBLE")
+    t0 = 1_700_000_000
+    typed = _events_file(
+        tmp_path / "t.parquet",
+        session_id=["s", "s", "u", "u"],
+        item_id=[1, 2, 1, 2],
+        ts=[t0 * 1000 + k for k in range(4)],
+        event_type=["view", "view", "cart", "view"],
+    )
+    _fails(
+        [*base, str(typed), "--ts-unit", "ms", "--event-types", "views,pageview"],
+        capsys,
+        2,
+        "--event-types views,pageview matches no event; the events' types are view (3), cart (1)",
+    )
+    _fails(
+        [*base, str(typed)],
+        capsys,
+        2,
+        "the timestamps look like milliseconds: their median, 170000000000",
+        "read as seconds is the year 55841; use --ts-unit ms",
+    )
+    assert not out.exists()
+    # one type of several missing is only a warning, naming the types there are
+    assert main([*base, str(typed), "--ts-unit", "ms", "--event-types", "view,purchase"]) == 0
+    assert "no event has the type 'purchase'; the events' types are view (3), cart (1)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_data_errors_exit_1_with_the_fix_and_write_nothing(tmp_path, capsys):
+    out = tmp_path / "artifacts"
+    base = ["train", "--source", "parquet", "--out", str(out), *FAST, "--path"]
     empty = _events_file(
         tmp_path / "c.parquet",
         session_id=pa.array([], pa.string()),
@@ -167,7 +222,19 @@ def test_data_errors_exit_1_with_the_fix_and_write_nothing(tmp_path, capsys):
     )
     err = _fails([*base, str(nan)], capsys, 1, "no session left")
     assert "dropped 2 events with NaN, infinite or unreadable timestamp" in err  # the warning
+    for name in ("zero.parquet", "zero.csv"):
+        (tmp_path / name).write_bytes(b"")
+        _fails([*base[:-1], "--path", str(tmp_path / name)], capsys, 1, "is empty (0 bytes)")
     assert not out.exists()
+
+
+def test_empty_files_beside_others_are_skipped_with_a_warning(tmp_path, capsys):
+    own = _own_events(tmp_path / "own")
+    (own / "late-export.csv").write_bytes(b"")
+    out = tmp_path / "artifacts"
+    assert main(["train", "--path", str(own), "--out", str(out), *FAST, "--ranker", "default"]) == 0
+    assert "skipping 1 empty (0-byte) files" in capsys.readouterr().err
+    assert Bundle.load(out).manifest["counts"]["items"] == 6
 
 
 def test_a_failure_while_training_leaves_the_artifacts_root_as_it_was(
@@ -192,6 +259,95 @@ def test_a_failure_while_training_leaves_the_artifacts_root_as_it_was(
     fresh = tmp_path / "fresh"
     _fails(["train", "--path", str(tiny_shop), "--out", str(fresh), *FAST], capsys, 1, "gave up")
     assert not fresh.exists()
+
+
+# -- where the events are: told from --path, never written into it ---------------------------
+
+
+def _listing(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+def _own_events(folder: Path) -> Path:
+    """A user's own CSV of 4 sessions over 6 products, in a folder of its own."""
+    folder.mkdir()
+    rows = ["session_id,item_id,ts"]
+    for s in range(4):
+        rows += [f"s{s},p{(s + k) % 6},{1_700_000_000 + 100 * s + k}" for k in range(3)]
+    (folder / "events.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("where", ["folder", "file", "glob"])
+def test_train_without_source_reads_the_path_and_writes_nothing_into_it(tmp_path, capsys, where):
+    own = _own_events(tmp_path / "own")
+    before = _listing(own)
+    path = {"folder": own, "file": own / "events.csv", "glob": own / "*.csv"}[where]
+    out = tmp_path / "artifacts"
+    rc = main(["train", "--path", str(path), "--out", str(out), *FAST, "--ranker", "default"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "Traceback" not in err
+    assert _listing(own) == before, "train wrote into its input folder"
+    m = Bundle.load(out).manifest
+    assert m["source"]["kind"] == "csv" and m["source"]["files"] == 1
+    assert m["counts"]["items"] == 6  # the user's products, not the demo shop's
+
+
+def test_a_path_whose_format_cannot_be_told_is_refused_before_any_work(tmp_path, capsys):
+    out = tmp_path / "artifacts"
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "events.json").write_text("{}")
+    before = _listing(own)
+    for path, message in [
+        (own / "events.json", "cannot tell the file format of"),
+        (own, "no parquet or csv files in directory"),
+        (tmp_path / "missing", "does not exist; check --path"),
+    ]:
+        _fails(["train", "--path", str(path), "--out", str(out)], capsys, 2, message)
+    (own / "more.parquet").write_bytes(b"")
+    (own / "more.csv").write_text("")
+    _fails(["train", "--path", str(own), "--out", str(out)], capsys, 2, "both Parquet and CSV")
+    assert _listing(own) == before | {"more.parquet": b"", "more.csv": b""}
+    assert not out.exists()
+
+
+def test_table_or_sql_without_source_means_bigquery():
+    for extra in (["--table", "p.d.t"], ["--sql", "events.sql"]):
+        assert source_kind(build_parser().parse_args(["train", *extra])) == "bigquery"
+
+
+def test_the_demo_shop_is_generated_only_in_the_projects_data_folder(
+    tmp_path, capsys, monkeypatch, tiny_shop
+):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "artifacts"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _fails(
+        ["train", "--source", "demo", "--path", str(empty), "--out", str(out)],
+        capsys,
+        2,
+        "holds no demo shop",
+        f"demo-data --out {empty}",
+    )
+    assert list(empty.iterdir()) == []
+    # a folder demo-data wrote is a demo shop without --source; as plain Parquet it would mix
+    # products and test pairs into the events, so that is refused
+    args = build_parser().parse_args(["train", "--path", str(tiny_shop)])
+    assert train_job_from_args(args).test_pairs == tiny_shop / "test_pairs.parquet"
+    _fails(
+        ["train", "--source", "parquet", "--path", str(tiny_shop), "--out", str(out)],
+        capsys,
+        2,
+        "is a demo shop folder",
+    )
+    # no --path at all: data/demo under the current directory, generated there
+    job = train_job_from_args(build_parser().parse_args(["train"]))
+    assert job.source.path == str(Path("data") / "demo" / "events.parquet")
+    assert demo_shop_exists(tmp_path / "data" / "demo")
+    assert not out.exists()
 
 
 # -- the bundle round trip ---------------------------------------------------------------------
@@ -263,6 +419,28 @@ def test_train_writes_a_complete_bundle_and_evaluate_reads_it(tmp_path, capsys, 
     assert result["mrr@10"] == pytest.approx(test["mrr@10"])
 
 
+def test_progress_is_log_lines_when_stderr_is_no_terminal(tmp_path, tiny_shop):
+    out = tmp_path / "artifacts"
+    args = ["train", "--path", str(tiny_shop), "--out", str(out), *FAST, "--k", "10"]
+    args += ["--validation-share", "0.3"]  # enough pairs to learn the ranker
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines", *args],
+        cwd=ROOT,
+        capture_output=True,  # a pipe, as in a CronJob's or CI's log; bytes keep any "\r"
+        timeout=600,
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr
+    assert "\r" not in stderr, "a progress bar was drawn into a log"
+    lines = stderr.splitlines()
+    assert any(
+        re.fullmatch(r"ranker features: ([\d,]+)/\1 pair \(100%\).* in [\d.]+ s", x) for x in lines
+    )
+    assert any(
+        re.fullmatch(r"evaluating: ([\d,]+)/\1 pair \(100%\).* in [\d.]+ s", x) for x in lines
+    )
+
+
 def test_a_second_run_adds_a_version_and_moves_latest(tmp_path, capsys, tiny_shop):
     out = tmp_path / "artifacts"
     args = ["train", "--path", str(tiny_shop), "--out", str(out), *FAST]
@@ -276,12 +454,9 @@ def test_a_second_run_adds_a_version_and_moves_latest(tmp_path, capsys, tiny_sho
 
 
 def test_evaluate_errors_are_one_line(tmp_path, capsys):
-    _fails(
-        ["evaluate", "--bundle", str(tmp_path / "none"), "--test-pairs", "x.parquet"],
-        capsys,
-        1,
-        "no model bundle",
-    )
+    args = ["evaluate", "--bundle", str(tmp_path / "none"), "--test-pairs", "x.parquet"]
+    _fails(args, capsys, 1, "no model bundle")
+    _fails([*args, "--k", "1000"], capsys, 2, "k must be between 1 and 100, got 1000")
 
 
 def test_publish_rolls_back_and_prune_keeps_latest(tmp_path, capsys, tiny_shop):
@@ -295,6 +470,17 @@ def test_publish_rolls_back_and_prune_keeps_latest(tmp_path, capsys, tiny_shop):
     assert os.readlink(out / "latest") == "v1"
     _fails(["publish", "--out", str(out), "--version", "v9"], capsys, 1, "no model bundle")
     assert os.readlink(out / "latest") == "v1"
+    crashed, running = out / ".tmp-v0", out / ".tmp-v4"
+    for d in (crashed, running):
+        d.mkdir()
+        (d / "items.parquet").write_bytes(b"")
+    hours_ago = time.time() - 2 * 3600
+    for p in (crashed / "items.parquet", crashed):
+        os.utime(p, (hours_ago, hours_ago))
+    capsys.readouterr()
     assert main(["prune", "--out", str(out), "--keep", "1"]) == 0
-    # the newest is kept, and so is the one latest points at
-    assert sorted(p.name for p in out.iterdir()) == ["latest", "v1", "v3"]
+    assert capsys.readouterr().out.split() == ["v2", ".tmp-v0"]
+    # the newest is kept, and so is the one latest points at, and a run writing a bundle now
+    assert sorted(p.name for p in out.iterdir()) == [".tmp-v4", "latest", "v1", "v3"]
+    assert main(["prune", "--out", str(out), "--keep", "1", "--stale-after", "1"]) == 0
+    assert (out / ".tmp-v4").exists()

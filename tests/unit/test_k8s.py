@@ -25,7 +25,7 @@ import pytest
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
 
 from engine.errors import EngineError
-from pipelines.cli import build_parser
+from pipelines.cli import EXIT_CONFIG, EXIT_FAILED, build_parser
 from pipelines.timewindow import TimeWindow
 from serving.app import check_settings
 from serving.settings import Settings
@@ -497,8 +497,28 @@ def test_the_training_job_runs_a_real_pipeline_command(objects, overlay, train_a
     cron, container = _train_container(objects)
     mount = _mount(pod_spec(cron), container, "nowrec-artifacts")
     assert args.out == mount["mountPath"] and not mount.get("readOnly", False)
+    if args.source == "demo":
+        # generated in data/demo under the working directory, which must be writable
+        assert args.path is None, "--path must already hold a demo shop (never written)"
+        scratch = {v["name"] for v in pod_spec(cron)["volumes"] if "emptyDir" in v}
+        mounts = {m["mountPath"] for m in container["volumeMounts"] if m["name"] in scratch}
+        assert container["workingDir"] in mounts
     cpu_limit = container["resources"]["limits"]["cpu"]
     assert args.threads == int(cpu_limit), "one training thread per core of the limit"
+
+
+def test_the_training_job_retries_failures_but_not_configuration_errors(objects):
+    cron, container = _train_container(objects)
+    job = cron["spec"]["jobTemplate"]["spec"]
+    fail_job = [r for r in job["podFailurePolicy"]["rules"] if r["action"] == "FailJob"]
+    assert [r["onExitCodes"] for r in fail_job] == [
+        {"containerName": container["name"], "operator": "In", "values": [EXIT_CONFIG]}
+    ]
+    assert job["backoffLimit"] >= 1, "a failed run (exit 1) is retried"
+    readme = (ROOT / "README.md").read_text()
+    assert f"exit status {EXIT_CONFIG} is a configuration error" in readme
+    assert f"| {EXIT_CONFIG} | configuration error" in readme
+    assert f"| {EXIT_FAILED} | the run failed" in readme
 
 
 def test_the_api_reads_the_bundles_the_job_writes(objects, overlay):

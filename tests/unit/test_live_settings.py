@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from serving.settings import Settings, get_settings
+from tests.fixtures_kafka import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,3 +78,26 @@ def test_consumer_process_refuses_bad_settings_with_a_clear_message():
     assert done.returncode == 2
     assert "invalid NOWREC_* settings" in done.stderr
     assert "store_backend" in done.stderr
+
+
+def test_consumer_help_answers_without_connecting():
+    # Kafka and Redis on ports nobody listens on: a consumer that started would wait for them.
+    env = os.environ | {
+        "NOWREC_STORE_BACKEND": "redis",
+        "NOWREC_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "NOWREC_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "NOWREC_CONSUMER_METRICS_PORT": "0",
+    }
+    run = [sys.executable, "-m", "serving.consumer"]
+    out = subprocess.run(
+        [*run, "--help"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage: python -m serving.consumer")
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC", "STORE_BACKEND", "REDIS_URL"):
+        assert f"NOWREC_{name} (default" in out.stdout
+    assert "NOWREC_API_TOKEN" not in out.stdout  # the API's settings are not the consumer's
+    wrong = subprocess.run(
+        [*run, "--topic", "x"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert wrong.returncode == 2 and "unrecognized arguments: --topic x" in wrong.stderr

@@ -102,6 +102,15 @@ def test_duplicate_metadata_rows_are_merged_and_counted():
     assert a["category_id"] == "c1" and a["price"] == 12.0
 
 
+def test_products_with_ids_the_api_would_refuse_are_dropped_and_counted(caplog):
+    meta, report = _metadata(
+        {"item_id": ["Café 03", "bad\nid", "bad\nid", "ok"], "category_id": ["c"] * 4}
+    )
+    assert meta.column("item_id").to_pylist() == ["Café 03", "ok"]
+    assert report.invalid_id_products == 1 and report.products == 3
+    assert "1 products with an id the API would refuse dropped" in report.lines()[0]
+
+
 def test_metadata_errors():
     with pytest.raises(SchemaError, match="no item id column.*--products-item-col"):
         _metadata({"sku_code": [1], "category": ["x"]})

@@ -72,6 +72,7 @@ def test_both_backends_learn_the_planted_structure(planted):
 
 def test_stats_progress_and_summary(planted, capsys, caplog):
     caplog.set_level(logging.INFO, logger="engine.prod2vec.trainer")
+    caplog.set_level(logging.INFO, logger="nowrec.progress")
     trainer = Prod2VecTrainer(small_config(epochs=2), progress=True)
     trainer.fit(planted.corpus)
     stats = trainer.stats
@@ -84,8 +85,10 @@ def test_stats_progress_and_summary(planted, capsys, caplog):
     # A loss per pair: 1 positive + 10 negatives, each -log sigmoid of a near-zero score at the
     # start would be 11 * log 2; training must have brought it below that.
     assert 0 < stats["loss"] < 11 * np.log(2)
-    err = capsys.readouterr().err
-    assert "tok/s" in err and "loss=" in err
+    # stderr is no terminal here: progress comes as log lines, not a bar
+    assert "\r" not in capsys.readouterr().err
+    (done,) = [r.getMessage() for r in caplog.records if r.name == "nowrec.progress"]
+    assert done.startswith("prod2vec: ") and "tok/s" in done and "loss=" in done
     summary = [r.getMessage() for r in caplog.records if "tokens/s" in r.getMessage()]
     assert len(summary) == 1 and "2 epochs" in summary[0]
 

@@ -188,6 +188,33 @@ def test_unusable_rows_are_counted_and_warned_about(caplog):
     assert "2 events with NaN, infinite or unreadable timestamp" in text
 
 
+def test_item_ids_the_api_would_refuse_are_dropped_with_the_reason(caplog):
+    rows = [
+        ("s", "Café 03", 1.0),  # any script, a space inside: fine
+        ("s", "商品/17|b", 2.0),
+        ("s", "tab\there", 3.0),
+        ("s", "zero\u200bwidth", 4.0),
+        ("s", "line\u2028sep", 5.0),
+        ("s", "\u3000", 5.5),  # only a (wide) space: trimmed to nothing, a NULL id
+        ("s", "x" * 201, 6.0),
+        ("s", "x" * 200, 7.0),
+        ("s", "tab\there", 8.0),
+    ]
+    with caplog.at_level(logging.WARNING, logger="pipelines.sessionize"):
+        result = run(events(rows, "session_id item_id ts"))
+    assert as_ids(result) == [["Café 03", "商品/17|b", "x" * 200]]
+    step = result.report.step("invalid_item_id")
+    assert step.events_dropped == 5 and step.description == "item id the API would refuse"
+    assert step.detail.startswith("4 items: ")
+    assert "'tab\\there' contains U+0009 (a control character) at position 3" in step.detail
+    assert "'line\\u2028sep' contains U+2028 (LINE SEPARATOR) at position 4" in step.detail
+    assert "is 201 characters long; the limit is 200" in step.detail
+    assert step.detail.endswith(" and 1 more")  # the zero-width space
+    assert result.report.dropped("null_item") == 1
+    assert "dropped 5 events with item id the API would refuse" in caplog.text
+    assert "ids are 1-200 characters of any script" in caplog.text
+
+
 def test_text_timestamps_parse_and_unreadable_ones_are_counted():
     rows = [
         ("s", "a", "2019-10-01 00:00:05 UTC"),
@@ -204,6 +231,17 @@ def test_millisecond_timestamps_need_the_unit_for_gaps():
     # 20 minutes apart in ms: one session with ts_unit=ms
     rows = [("u", "a", 0), ("u", "b", 20 * 60 * 1000)]
     assert as_ids(run(events(rows, "user_id item_id ts"), ts_unit="ms")) == [["a", "b"]]
+
+
+@pytest.mark.parametrize(
+    ("scale", "unit", "hint"),
+    [(1000, "s", "--ts-unit ms"), (10**6, "s", "--ts-unit us"), (1, "ms", "--ts-unit s")],
+)
+def test_timestamps_in_another_unit_are_refused_with_the_option(scale, unit, hint):
+    rows = [("u", "a", 1_700_000_000 * scale), ("u", "b", 1_700_000_060 * scale)]
+    with pytest.raises(ConfigError, match=f"; use {hint}$"):
+        run(events(rows, "user_id item_id ts"), ts_unit=unit)
+    assert run(events(rows, "user_id item_id ts"), ts_unit=hint[-2:].strip()).report.sessions == 1
 
 
 def test_position_orders_sessions_without_timestamps():
