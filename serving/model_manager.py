@@ -110,6 +110,7 @@ class ModelManager:
         artifacts: an artifacts root holding ``latest``, or one bundle directory.
         metrics: where loads, refusals and the served version are reported.
         new_products_capacity: products that may be added by upserts before re-training.
+        freshness_boost: when set, replaces the freshness boost of every bundle loaded.
         clock: unix time, for ``loaded_at``.
 
     Thread-safety: :attr:`current` may be read from any thread without locking; reloads are
@@ -122,11 +123,13 @@ class ModelManager:
         metrics: ApiMetrics,
         *,
         new_products_capacity: int = 100_000,
+        freshness_boost: float | None = None,
         clock=time.time,
     ) -> None:
         self.artifacts = artifacts_path(str(artifacts))
         self.metrics = metrics
         self.new_products_capacity = new_products_capacity
+        self.freshness_boost = freshness_boost
         self._clock = clock
         self._current: ServedModel | None = None
         self._upserts: dict[str, ProductMetadata] = {}
@@ -199,6 +202,9 @@ class ModelManager:
             try:
                 bundle = Bundle.load(target)
                 model = RecommenderModel.load(bundle, new_items_capacity=self.new_products_capacity)
+                if self.freshness_boost is not None:
+                    ranking = model.params.ranking.with_freshness_boost(self.freshness_boost)
+                    model.params = model.params.replace(ranking=ranking)
                 recommender = SessionRecommender(model)
                 _warm_up(recommender)
             except Exception as exc:  # any failure to load refuses the bundle, never crashes

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.ranking import MAX_FRESHNESS_BOOST
+
 _TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
 
 
@@ -183,6 +185,16 @@ class Settings(BaseSettings):
         le=10_000_000,
         description="Products that PUT /v1/products may add before the next training run "
         "(bounds memory and every worker thread's scratch buffers).",
+    )
+    freshness_boost: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_FRESHNESS_BOOST,
+        allow_inf_nan=False,
+        description="Overrides the bundle's freshness boost (engine/ranking.py): added to the "
+        "score of the product without views closest to a page of its category, so new "
+        "products get shown (exploration); 0 turns it off. Unset: the value the bundle was "
+        "trained with (default 2.5).",
     )
     events_mode: Literal["embedded", "kafka"] = Field(
         default="embedded",

@@ -66,6 +66,7 @@ class AppState:
             settings.artifacts,
             api_metrics,
             new_products_capacity=settings.new_products_capacity,
+            freshness_boost=settings.freshness_boost,
         )
         try:
             models.load_initial()

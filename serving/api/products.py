@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from engine.catalog import ProductMetadata
-from engine.errors import ConfigError, UnknownItemError
+from engine.errors import ConfigError, DataError, UnknownItemError
 from serving.api.deps import Authorized, ServedDep, StateDep
 from serving.api.errors import error_responses
 from serving.api.recommendations import items_of
@@ -111,6 +111,8 @@ def upsert_product(
         )
     except ConfigError as exc:  # the catalogue is full until the next training run
         raise HTTPException(409, str(exc)) from None
+    except DataError as exc:  # a new product without metadata: nothing to place it by
+        raise HTTPException(422, str(exc)) from None
     if created:
         response.status_code = 201
     out = _product_out(product_id, served)

@@ -168,6 +168,20 @@ def test_new_product_is_recommended_and_similar_at_once(client):
     assert (body["price"], body["brand"], body["title"]) == (41.5, None, "toys item 5")
 
 
+@pytest.mark.parametrize("body", [{}, {"available": True}, {"available": False}])
+def test_a_new_product_without_metadata_is_refused(client, body):
+    r = client.put("/v1/products/bare-1", json=body, headers=AUTH)
+    assert r.status_code == 422, r.text
+    message = error_of(r)
+    assert "'bare-1' is new and comes with no metadata" in message
+    assert "send at least its category" in message
+    assert client.get("/v1/products/bare-1").status_code == 404  # nothing was added
+    # a known product may be sent with availability alone (sold out, back in stock)
+    assert client.put("/v1/products/c0_i4", json=body, headers=AUTH).status_code == 200
+    with_category = client.put("/v1/products/bare-1", json={"category": "toys"}, headers=AUTH)
+    assert with_category.status_code == 201
+
+
 def test_unavailable_product_disappears_at_once(client):
     before = client.get("/v1/recommendations", params={"product_id": "c1_i8", "k": 5}).json()
     gone = before["items"][0]["product_id"]
