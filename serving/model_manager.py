@@ -6,9 +6,10 @@ fails a request: the new model and its :class:`~engine.recommender.SessionRecomm
 built completely (checksums verified, arrays mapped, indexes loaded, a first query run) before
 the reference moves, and the old model is freed when its last request finishes.
 
-Product upserts (``PUT /v1/products/{id}``) are applied to the served model at once and kept
-here, so that they are applied again to every model loaded afterwards (a bundle trained before
-the upsert does not know about it). A bundle that cannot be loaded (corrupt, incompatible,
+Product updates (``PUT /v1/products/{id}``, and those of other pods and of earlier runs read
+from the product log, serving/product_updates/) are applied to the served model at once and
+kept here, so that they are applied again to every model loaded afterwards (a bundle trained
+before the update does not know about it). A bundle that cannot be loaded (corrupt, incompatible,
 unreadable) is refused, logged and counted; the old model keeps serving.
 
 :class:`ReloadWatcher` polls the artifacts' ``latest`` link in a thread.
@@ -26,7 +27,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from engine.bundle import MANIFEST, Bundle, resolve_bundle_dir
-from engine.catalog import ProductMetadata
+from engine.catalog import ProductMetadata, require_description
 from engine.errors import BundleError, ConfigError
 from engine.model import RecommenderModel
 from engine.recommender import SessionRecommender
@@ -157,7 +158,8 @@ class ModelManager:
 
     @property
     def upserts(self) -> int:
-        """Products upserted since the service started."""
+        """Products updated since training that this process knows of (its own updates and
+        those read from the product log), re-applied to every model it loads."""
         return len(self._upserts)
 
     # ------------------------------------------------------------------ loading
@@ -215,7 +217,7 @@ class ModelManager:
                 except Exception as exc:
                     return self._refuse(
                         target,
-                        f"the products upserted since start-up do not fit: {exc}",
+                        f"the products updated since training do not fit: {exc}",
                         previous,
                         fingerprint,
                     )
@@ -255,38 +257,58 @@ class ModelManager:
         state = model.catalog.state
         new = [(i, m) for i, m in self._upserts.items() if state.row_of(i) is None]
         known = [(i, m) for i, m in self._upserts.items() if state.row_of(i) is not None]
-        model.add_cold_products(new)
+        # A product updated with availability alone, known to the old model and not to this
+        # one, has nothing to place it by (engine/catalog.py's require_description).
+        bare = [i for i, m in new if not m.describes]
+        if bare:
+            log.warning(
+                "%d updated products are new to this model and have no metadata; left out "
+                "until they are updated with some (e.g. %s)", len(bare), bare[0],
+            )  # fmt: skip
+        model.add_cold_products([(i, m) for i, m in new if m.describes])
         for item_id, meta in known:
             model.add_product(item_id, meta)
 
     # ------------------------------------------------------------------ writing
-    def upsert(
-        self, product_id: str, changes: Mapping[str, Any]
-    ) -> tuple[bool, ServedModel, ProductMetadata]:
-        """Add or update a product in the served model (and in every later one).
+    def prepare(self, product_id: str, changes: Mapping[str, Any]) -> ProductMetadata:
+        """The product's metadata after ``changes``, checked to fit the served model (before
+        the update is logged; :meth:`apply` then applies it).
 
         Args:
             product_id: the product.
-            changes: ProductMetadata fields to set; the others keep what the model knew
+            changes: ProductMetadata fields to set; the others keep what the model knows
                 (nothing, for a new product).
 
+        Raises:
+            DataError: a new product without any metadata.
+            ConfigError: a new product and the catalogue is full (too many added since
+                training): this bounds the products updates may name.
+        """
+        catalog = self.current.model.catalog
+        state = catalog.state
+        row = state.row_of(product_id)
+        known = state.metadata_of(row) if row is not None else None
+        meta = replace(known or ProductMetadata(), **changes)
+        if row is None:
+            require_description(product_id, meta)
+            catalog.require_room(1, state)
+        return meta
+
+    def apply(self, product_id: str, meta: ProductMetadata) -> tuple[bool, ServedModel]:
+        """Give a product ``meta`` in the served model and in every model loaded later.
+
         Returns:
-            ``(created, served, metadata)``: whether the product was new to the served model,
-            the model it was applied to, and its metadata now.
+            whether the product was new to the served model, and that model.
 
         Raises:
-            ConfigError: the catalogue is full (too many products added since training).
+            DataError, ConfigError: as :meth:`prepare` (nothing applied).
         """
         with self._swap_lock:
             served = self.current
-            state = served.model.catalog.state
-            row = state.row_of(product_id)
-            known = state.metadata_of(row) if row is not None else None
-            meta = replace(known or ProductMetadata(), **changes)
             _row, created = served.model.add_product(product_id, meta)
+            self._upserts.pop(product_id, None)  # keep the order of the last update
             self._upserts[product_id] = meta
-        self.metrics.product_upserts.labels(str(created).lower()).inc()
-        return created, served, meta
+        return created, served
 
 
 class ReloadWatcher:

@@ -296,6 +296,28 @@ def test_kafka_mode_without_a_broker_answers_503(artifacts):
         assert client.get("/v1/recommendations", params={"product_id": "c0_i1"}).status_code == 200
 
 
+def test_product_updates_without_the_broker_answer_503_and_change_nothing(artifacts):
+    unreachable = f"127.0.0.1:{free_port()}"
+    with api_client(
+        artifacts,
+        product_updates="kafka",
+        product_updates_topic="products.test",
+        kafka_bootstrap_servers=unreachable,
+        kafka_request_timeout_ms=1000,
+    ) as client:
+        r = client.put("/v1/products/c0_i6", json={"available": False}, headers=AUTH)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        message = error_of(r)
+        assert "the update of product 'c0_i6' was not written to topic 'products.test'" in message
+        assert unreachable in message and "not applied" in message and "retry" in message
+        assert client.get("/v1/products/c0_i6").json()["available"] is True  # not applied
+        # not ready: the updates other pods wrote cannot be read yet
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["product_updates"]["ok"] is False
+        assert client.get("/v1/recommendations", params={"product_id": "c0_i1"}).status_code == 200
+
+
 # -- auth -----------------------------------------------------------------------------------
 
 
