@@ -196,3 +196,30 @@ def test_a_corrupt_log_never_stops_the_service(tmp_path):
         # and it keeps accepting updates
         r = client.put("/v1/products/c0_i9", json={"price": 5.0}, headers=AUTH)
         assert r.status_code == 200 and r.json()["price"] == 5.0
+
+
+def test_what_cannot_be_applied_is_refused_before_it_is_logged(tmp_path):
+    """The products updates may name are bounded: new ones by the new-products capacity, the
+    others by the catalogue; a refused update leaves no line in the log."""
+    artifacts = tmp_path / "artifacts"
+    write_bundle(artifacts, "v1")
+    path = tmp_path / "products.jsonl"
+    new = {"category": "toys", "price": 10.0}
+    with api_client(artifacts, product_log=str(path), new_products_capacity=2) as client:
+        assert client.put("/v1/products/new-a", json=new, headers=AUTH).status_code == 201
+        assert client.put("/v1/products/new-b", json=new, headers=AUTH).status_code == 201
+        full = client.put("/v1/products/new-c", json=new, headers=AUTH)
+        assert full.status_code == 409
+        assert "catalogue is full" in full.json()["message"]
+        assert "NOWREC_NEW_PRODUCTS_CAPACITY" in full.json()["message"]
+        bare = client.put("/v1/products/new-d", json={"available": True}, headers=AUTH)
+        assert bare.status_code == 422
+        # updates of products already there are still accepted
+        assert (
+            client.put("/v1/products/new-a", json={"price": 11.0}, headers=AUTH).status_code == 200
+        )
+        assert (
+            client.put("/v1/products/c0_i1", json={"price": 1.0}, headers=AUTH).status_code == 200
+        )
+    logged = [decode(line).product_id for line in path.read_bytes().splitlines()]
+    assert logged == ["new-a", "new-b", "new-a", "c0_i1"]
