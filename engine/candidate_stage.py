@@ -97,7 +97,7 @@ def _fill_features(
 @nb.njit(cache=True)
 def candidate_features(
     session_rows, warm_rows, warm_recency, warm_decayed, newest_rows, newest_share,
-    occurrences, repeat_decay, found,
+    occurrences, repeat_decay, found, fresh,
     rel_ptr, rel_idx, rel_w, suc_ptr, suc_idx, suc_w,
     kn_ptr, kn_idx, inv_ptr, inv_sess, inv_pos, kn_sample, kn_k, kn_distance_decay,
     kn_backward, kn_length_norm, kn_idf, kn_recency,
@@ -111,7 +111,8 @@ def candidate_features(
     for them (new products replaced by their warm neighbours), with co-visitation (recency) and
     session-kNN (decayed) weights. ``newest_*``: rows whose successors count, and their shares.
     ``occurrences``: every session event's row, oldest first (for ``repeat``). ``found``: HNSW
-    neighbours of the session vector. The scratch buffers are left as found.
+    neighbours of the session vector. ``fresh``: products without views to explore (the
+    freshness boost), always candidates. The scratch buffers are left as found.
     """
     n_rel = 0
     n_nb = 0
@@ -162,6 +163,7 @@ def candidate_features(
     nc = take_top(buf[RELATED], touched[RELATED], n_rel, related_n, mark, cand, nc)
     nc = take_top(buf[NEIGHBOURS], touched[NEIGHBOURS], n_nb, neighbour_n, mark, cand, nc)
     nc = add_candidates(found, mark, cand, nc, len(mark))
+    nc = add_candidates(fresh, mark, cand, nc, len(mark))
     nc = add_candidates(popular, mark, cand, nc, min_candidates + len(session_rows))
 
     features = np.empty((nc, N_FEATURES), np.float32)
@@ -224,14 +226,20 @@ def keep_mask(cand, available, current_row, seen, allowed_categories, categories
 @nb.njit(cache=True)
 def rank_and_filter(
     cand, features, weights, available, current_row, seen, allowed_categories, categories,
-    excluded, k,
+    excluded, boosted, boost, k,
 ):  # fmt: skip
-    """Score the candidates, drop filtered ones (:func:`keep_mask`), return the top ``k``
-    (rows, scores), best first, ties by row."""
+    """Score the candidates, add ``boost`` to those in ``boosted`` (the freshness boost), drop
+    filtered ones (:func:`keep_mask`), return the top ``k`` (rows, scores), best first, ties by
+    row."""
     idx = np.flatnonzero(
         keep_mask(cand, available, current_row, seen, allowed_categories, categories, excluded)
     )
     scores = features[idx] @ weights
+    for a in range(len(idx)):
+        for b in boosted:
+            if b == cand[idx[a]]:
+                scores[a] += boost
+                break
     by_row = np.argsort(cand[idx])  # a stable sort by score then keeps ties in row order
     order = by_row[np.argsort(-scores[by_row], kind="mergesort")][:k]
     return cand[idx[order]], scores[order]

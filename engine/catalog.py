@@ -14,12 +14,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from engine.corpus import NO_CATEGORY
-from engine.errors import ConfigError, UnknownItemError
+from engine.errors import ConfigError, DataError, UnknownItemError
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,12 @@ class ProductMetadata:
     price: float | None = None
     title: str | None = None
     available: bool = True
+
+    @property
+    def describes(self) -> bool:
+        """Whether there is anything to place the product by (category, brand, price or
+        title); availability alone says nothing about what the product is."""
+        return any(v is not None for v in (self.category, self.brand, self.price, self.title))
 
     @classmethod
     def from_columns(cls, columns: dict[str, list]) -> list[ProductMetadata]:
@@ -44,6 +51,22 @@ class ProductMetadata:
                 columns["available"], strict=True,
             )
         ]  # fmt: skip
+
+
+def require_description(item_id: str, metadata: ProductMetadata) -> None:
+    """Refuse a NEW product that comes with no metadata: cold start would place it by
+    popularity alone, among the most popular products of no category, so it would come out
+    "similar" to everything with the same score.
+
+    Raises:
+        DataError: ``metadata`` describes nothing; the message says what to send.
+    """
+    if not metadata.describes:
+        raise DataError(
+            f"product {item_id!r} is new and comes with no metadata: send at least its "
+            "category (and its brand, price and title when known) so that it can be placed "
+            "beside similar products"
+        )
 
 
 @dataclass(frozen=True)
@@ -90,6 +113,27 @@ class CatalogState:
     def id_of(self, row: int) -> str:
         n = len(self.item_ids)
         return self.item_ids[row] if row < n else self.new_ids[row - n]
+
+    @cached_property
+    def fresh_by_category(self) -> dict[int, np.ndarray]:
+        """Available products without views (rows after the trained ones), by category index:
+        the pool the freshness boost draws from (engine/ranking.py). Built once per state, on
+        first use; every row is in ``n_trained..n_rows-1``."""
+        n = len(self.item_ids)
+        rows = n + np.flatnonzero(self.available[n:])
+        cats = self.categories[rows]
+        keep = cats != NO_CATEGORY
+        rows, cats = rows[keep], cats[keep]
+        order = np.argsort(cats, kind="stable")
+        rows, cats = rows[order].astype(np.int64), cats[order]
+        bounds = np.flatnonzero(np.diff(cats)) + 1
+        return {
+            int(group_cats[0]): group
+            for group, group_cats in zip(
+                np.split(rows, bounds), np.split(cats, bounds), strict=True
+            )
+            if len(group)
+        }
 
 
 def _category_row(category: str | None, index: dict[str, int], names: list[str]) -> int:
@@ -190,6 +234,20 @@ class Catalog:
             )  # fmt: skip
             return row, False
 
+    def require_room(self, count: int = 1, state: CatalogState | None = None) -> None:
+        """Refuse ``count`` more new products when they would not fit.
+
+        Raises:
+            ConfigError: the catalogue holds its capacity of products added since training.
+        """
+        s = state or self.state
+        if s.n_rows + count > self.max_rows:
+            raise ConfigError(
+                f"catalogue is full: {count} new products exceed the capacity of "
+                f"{self.capacity} products added since training; re-train (make train) or "
+                "raise NOWREC_NEW_PRODUCTS_CAPACITY"
+            )
+
     def add_new_many(self, products: list[tuple[str, ProductMetadata, ColdVectors]]) -> int:
         """Add many products that are not in the catalogue yet, in one state change (batch
         cold start, bundle load); ids already present are skipped. Returns how many were added.
@@ -208,11 +266,7 @@ class Catalog:
                 fresh.append((item_id, meta, cold))
         if not fresh:
             return 0
-        if s.n_rows + len(fresh) > self.max_rows:
-            raise ConfigError(
-                f"catalogue is full: {len(fresh)} new products exceed the capacity of "
-                f"{self.capacity} products added since training; re-train (make train)"
-            )
+        self.require_room(len(fresh), s)
         cat_index, names = dict(s.category_index), list(s.category_names)
         cats = [_category_row(meta.category, cat_index, names) for _, meta, _ in fresh]
         vin = np.stack([c.input for _, _, c in fresh]).astype(np.float32)

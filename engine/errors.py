@@ -53,3 +53,17 @@ class StoreUnavailableError(EngineError, ConnectionError):
 
 class BrokerUnavailableError(EngineError, ConnectionError):
     """The event broker (Kafka) cannot be reached or did not acknowledge in time."""
+
+
+class ProductLogError(EngineError, OSError):
+    """The product update log (a local file) cannot be opened or written; an update that
+    raised this was not applied."""
+
+
+class MalformedUpdateError(DataError):
+    """A product update read back from the product log or topic is not valid JSON of its
+    schema; ``reason`` names the kind of fault (a label of a closed set, for metrics)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

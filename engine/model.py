@@ -16,7 +16,13 @@ import pyarrow as pa
 
 from engine.bundle import Bundle, BundleWriter
 from engine.bundle_checks import BundleArrays
-from engine.catalog import Catalog, CatalogState, ColdVectors, ProductMetadata
+from engine.catalog import (
+    Catalog,
+    CatalogState,
+    ColdVectors,
+    ProductMetadata,
+    require_description,
+)
 from engine.coldstart import ColdStart, ColdStartParams
 from engine.corpus import NO_CATEGORY, SessionCorpus
 from engine.covisitation import CoVisitation, CoVisitationParams, SparseRows
@@ -459,8 +465,14 @@ class RecommenderModel:
         return self._per_trained(self.log_recent_popularity, rows)
 
     def add_product(self, item_id: str, meta: ProductMetadata) -> tuple[int, bool]:
-        """Add or update a product; a new one gets a cold-start vector at once."""
+        """Add or update a product; a new one gets a cold-start vector at once.
+
+        Raises:
+            DataError: a new product without any metadata (nothing to place it by).
+            ConfigError: a new product and the catalogue is full until the next training.
+        """
         if self.catalog.state.row_of(str(item_id)) is None:
+            require_description(str(item_id), meta)
             return self.catalog.upsert(item_id, meta, self.cold_start.vectors_for(meta))
         return self.catalog.upsert(item_id, meta)
 

@@ -127,13 +127,15 @@ class SessionRecommender:
             strategy = "item" if only_current else "session"
         else:
             strategy = "cold_start"
-        cand, features = self.candidates(ws, rows, kinds, trained, state)
+        rp = self.ranking
+        fresh = self.fresh_candidates(ws, state)
+        cand, features = self.candidates(ws, rows, kinds, trained, state, fresh)
         seen = ws.rows if filters.exclude_seen else NO_ROWS
         rec_rows, rec_scores = rank_and_filter(
             cand, features, self._weights, state.available,
             -1 if current_row is None else current_row, seen,
             self._allowed_categories(filters, state), state.categories,
-            self._excluded_rows(filters, state), k,
+            self._excluded_rows(filters, state), fresh, np.float32(rp.freshness_boost), k,
         )  # fmt: skip
         rec_rows, rec_scores = self._pad(rec_rows, rec_scores, k, filters, state, current_row, seen)
         because = self._because(ws, rec_rows, state)
@@ -173,12 +175,14 @@ class SessionRecommender:
         kinds: Sequence[str],
         trained: np.ndarray,
         state,
+        fresh: np.ndarray = NO_ROWS,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Candidate rows and their feature matrix (``engine.ranking.FEATURES`` columns).
 
         ``rows``/``kinds``: the session's known rows and event types, oldest first; ``ws``: the
-        same, weighed; ``trained``: which of ``ws.rows`` are trained items. Public so that the
-        batch pipeline learns the ranker on exactly the features the service computes.
+        same, weighed; ``trained``: which of ``ws.rows`` are trained items; ``fresh``: products
+        without views to add (:meth:`fresh_candidates`). Public so that the batch pipeline
+        learns the ranker on exactly the features the service computes.
         """
         m = self.model
         rp = self.ranking
@@ -200,7 +204,7 @@ class SessionRecommender:
         new_vout = state.new_vectors_out if state.new_vectors_out is not None else m.no_vectors
         return candidate_features(
             ws.rows, warm, recency, decayed, newest, share,
-            np.asarray(rows, dtype=np.int64), rp.repeat_decay, found,
+            np.asarray(rows, dtype=np.int64), rp.repeat_decay, found, fresh,
             rel.indptr, rel.indices, rel.weights, suc.indptr, suc.indices, suc.weights,
             kn.indptr, kn.indices, kn.inv_ptr, kn.inv_sessions, kn.inv_positions, kp.sample,
             kp.k, kp.distance_decay, kp.backward_weight, kp.length_norm, kp.idf_power,
@@ -210,6 +214,27 @@ class SessionRecommender:
             session_vec.astype(np.float32), sc.signals, sc.touched, sc.mark, sc.cand,
             sc.session_sim, sc.session_shared, sc.session_touched,
         )  # fmt: skip
+
+    def fresh_candidates(self, ws: WeighedSession, state) -> np.ndarray:
+        """Products without views to explore on this page (the freshness boost): the
+        available ones of the newest session item's category that are not in the session, the
+        ``fresh_candidates`` closest to the session vector. Empty when the boost is off or the
+        category has none (always, for a catalogue without new products). Rows come from the
+        catalogue state, so they are within the scratch buffers the kernels index."""
+        m = self.model
+        rp = self.ranking
+        if not rp.explores:
+            return NO_ROWS
+        pool = state.fresh_by_category.get(int(state.categories[ws.rows[0]]))
+        if pool is None:
+            return NO_ROWS
+        pool = pool[~np.isin(pool, ws.rows)]
+        if len(pool) > rp.fresh_candidates:
+            closeness = state.new_vectors_out[pool - m.catalog.n_trained] @ m.session_vector(
+                ws, state
+            )
+            pool = pool[np.argsort(-closeness, kind="stable")[: rp.fresh_candidates]]
+        return pool
 
     def _newest_warm(self, ws: WeighedSession, state) -> tuple[np.ndarray, np.ndarray]:
         """The newest session row, or the warm products a new (cold) product stands for."""

@@ -23,6 +23,7 @@ from engine.errors import ConfigError, EngineError, SchemaError, SourceError
 from engine.index import HnswParams
 from engine.model import ModelParams
 from engine.prod2vec.config import Prod2VecConfig
+from engine.ranking import MAX_FRESHNESS_BOOST, RankerParams
 
 log = logging.getLogger("pipelines")
 
@@ -295,6 +296,21 @@ def build_parser() -> argparse.ArgumentParser:
     rk.add_argument(
         "--hnsw-m", type=_positive_int, default=ModelParams().hnsw.M, help="HNSW graph degree"
     )
+    rk.add_argument(
+        "--freshness-boost",
+        type=float,
+        default=RankerParams().freshness_boost,
+        help="exploration: added to the score (logits) of the products without views closest "
+        f"to a page of their category, so they get shown; 0 turns it off, at most "
+        f"{MAX_FRESHNESS_BOOST:g} (stored in the bundle; NOWREC_FRESHNESS_BOOST overrides it "
+        "in the service)",
+    )
+    rk.add_argument(
+        "--fresh-candidates",
+        type=int,
+        default=RankerParams().fresh_candidates,
+        help="products without views of the page's category boosted per answer (0..100)",
+    )
 
     ev = t.add_argument_group("evaluation and output")
     ev.add_argument(
@@ -445,6 +461,13 @@ def train_job_from_args(args: argparse.Namespace):
         backend=args.backend,
     )
     window = TimeWindow.parse(args.start, args.end)
+    hnsw = HnswParams(M=args.hnsw_m, ef=args.hnsw_ef)
+    try:
+        ranking = RankerParams(
+            freshness_boost=args.freshness_boost, fresh_candidates=args.fresh_candidates
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (--freshness-boost, --fresh-candidates)") from None
     event_types = tuple(args.event_types or ())
     rules = SessionizeConfig(
         session_gap_s=args.session_gap,
@@ -529,7 +552,7 @@ def train_job_from_args(args: argparse.Namespace):
         test_pairs=test_pairs,
         k=args.k,
         version=args.version,
-        params=ModelParams().replace(hnsw=HnswParams(M=args.hnsw_m, ef=args.hnsw_ef)),
+        params=ModelParams().replace(hnsw=hnsw, ranking=ranking),
         learn_ranker=args.ranker == "learned",
         validation_share=args.validation_share,
         ranker_pairs=args.ranker_pairs,

@@ -72,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from serving.app import create_app
     from serving.http_protocol import deadline_protocol
     from serving.model_manager import artifacts_path
+    from serving.product_updates.updater import check_product_log
     from serving.settings import Settings
 
     try:
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         app = create_app(settings)
         resolve_bundle_dir(artifacts_path(settings.artifacts))  # a clear message before uvicorn
+        check_product_log(settings)  # a log another process holds, or one that cannot be made
     except EngineError as exc:
         log.error("%s", exc)
         return 2

@@ -13,6 +13,8 @@ from functools import lru_cache
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from serving.product_updates.record import SKIP_REASONS
+
 #: Request latency buckets: the target is p99 <= 10 ms, so most resolution sits below it.
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
@@ -33,6 +35,8 @@ class ApiMetrics:
         model_loaded_at: unix time the served model was loaded.
         model_reloads: reload attempts by result (``loaded``, ``refused``).
         product_upserts: PUT /v1/products by whether the product was new.
+        product_log_applied: updates applied from the product log or topic.
+        product_log_skipped: records of the product log or topic skipped, by reason.
     """
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
@@ -138,6 +142,21 @@ class ApiMetrics:
             ["created"],
             registry=registry,
         )
+        self.product_log_applied = Counter(
+            "nowrec_product_log_applied",
+            "Product updates applied from the product log (at start) or topic (at start and "
+            "as other pods write them).",
+            registry=registry,
+        )
+        self.product_log_skipped = Counter(
+            "nowrec_product_log_skipped",
+            "Records of the product log or topic skipped, by reason: incomplete, too_long, "
+            "not_json, invalid, key_mismatch, does_not_fit.",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in SKIP_REASONS:  # a closed set, shown from the start
+            self.product_log_skipped.labels(reason)
 
     def set_experiment_labels(self, labels) -> None:
         """Create every (experiment, variant) series at 0, so dashboards see all arms."""

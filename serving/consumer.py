@@ -220,20 +220,13 @@ class SessionEventConsumer:
         while not self._stop.is_set():
             try:
                 return KafkaConsumer(
-                    bootstrap_servers=s.bootstrap_servers(),
                     group_id=s.kafka_group_id,
                     client_id=f"nowrec-consumer-{s.kafka_group_id}",
-                    enable_auto_commit=False,
-                    auto_offset_reset="earliest",
                     max_poll_records=s.consumer_batch_size,
-                    fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
-                    check_crcs=s.kafka_check_crcs,
                     session_timeout_ms=s.kafka_session_timeout_ms,
                     heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
                     max_poll_interval_ms=s.kafka_max_poll_interval_ms,
-                    request_timeout_ms=s.kafka_request_timeout_ms,
-                    bootstrap_timeout_ms=s.kafka_request_timeout_ms,
-                    reconnect_backoff_max_ms=1000,
+                    **s.kafka_consumer_options(),
                 )
             except KafkaError as exc:
                 log.warning(

@@ -6,9 +6,10 @@ fails a request: the new model and its :class:`~engine.recommender.SessionRecomm
 built completely (checksums verified, arrays mapped, indexes loaded, a first query run) before
 the reference moves, and the old model is freed when its last request finishes.
 
-Product upserts (``PUT /v1/products/{id}``) are applied to the served model at once and kept
-here, so that they are applied again to every model loaded afterwards (a bundle trained before
-the upsert does not know about it). A bundle that cannot be loaded (corrupt, incompatible,
+Product updates (``PUT /v1/products/{id}``, and those of other pods and of earlier runs read
+from the product log, serving/product_updates/) are applied to the served model at once and
+kept here, so that they are applied again to every model loaded afterwards (a bundle trained
+before the update does not know about it). A bundle that cannot be loaded (corrupt, incompatible,
 unreadable) is refused, logged and counted; the old model keeps serving.
 
 :class:`ReloadWatcher` polls the artifacts' ``latest`` link in a thread.
@@ -21,14 +22,14 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from engine.bundle import MANIFEST, Bundle, resolve_bundle_dir
-from engine.catalog import ProductMetadata
-from engine.errors import BundleError, ConfigError
+from engine.catalog import ProductMetadata, require_description
+from engine.errors import BundleError, ConfigError, EngineError
 from engine.model import RecommenderModel
 from engine.recommender import SessionRecommender
 from serving.api_metrics import ApiMetrics
@@ -111,6 +112,7 @@ class ModelManager:
         artifacts: an artifacts root holding ``latest``, or one bundle directory.
         metrics: where loads, refusals and the served version are reported.
         new_products_capacity: products that may be added by upserts before re-training.
+        freshness_boost: when set, replaces the freshness boost of every bundle loaded.
         clock: unix time, for ``loaded_at``.
         primary: this is the service's main model (its version is what ``nowrec_model_info``
             reports); False for the bundles an experiment pins.
@@ -125,6 +127,7 @@ class ModelManager:
         metrics: ApiMetrics,
         *,
         new_products_capacity: int = 100_000,
+        freshness_boost: float | None = None,
         clock=time.time,
         primary: bool = True,
     ) -> None:
@@ -133,6 +136,7 @@ class ModelManager:
         self._followers: weakref.WeakSet[ModelManager] = weakref.WeakSet()
         self.metrics = metrics
         self.new_products_capacity = new_products_capacity
+        self.freshness_boost = freshness_boost
         self._clock = clock
         self._current: ServedModel | None = None
         self._upserts: dict[str, ProductMetadata] = {}
@@ -160,7 +164,8 @@ class ModelManager:
 
     @property
     def upserts(self) -> int:
-        """Products upserted since the service started."""
+        """Products updated since training that this process knows of (its own updates and
+        those read from the product log), re-applied to every model it loads."""
         return len(self._upserts)
 
     # ------------------------------------------------------------------ loading
@@ -205,6 +210,9 @@ class ModelManager:
             try:
                 bundle = Bundle.load(target)
                 model = RecommenderModel.load(bundle, new_items_capacity=self.new_products_capacity)
+                if self.freshness_boost is not None:
+                    ranking = model.params.ranking.with_freshness_boost(self.freshness_boost)
+                    model.params = model.params.replace(ranking=ranking)
                 recommender = SessionRecommender(model)
                 _warm_up(recommender)
             except Exception as exc:  # any failure to load refuses the bundle, never crashes
@@ -215,7 +223,7 @@ class ModelManager:
                 except Exception as exc:
                     return self._refuse(
                         target,
-                        f"the products upserted since start-up do not fit: {exc}",
+                        f"the products updated since training do not fit: {exc}",
                         previous,
                         fingerprint,
                     )
@@ -256,42 +264,61 @@ class ModelManager:
         state = model.catalog.state
         new = [(i, m) for i, m in self._upserts.items() if state.row_of(i) is None]
         known = [(i, m) for i, m in self._upserts.items() if state.row_of(i) is not None]
-        model.add_cold_products(new)
+        # A product updated with availability alone, known to the old model and not to this
+        # one, has nothing to place it by (engine/catalog.py's require_description).
+        bare = [i for i, m in new if not m.describes]
+        if bare:
+            log.warning(
+                "%d updated products are new to this model and have no metadata; left out "
+                "until they are updated with some (e.g. %s)", len(bare), bare[0],
+            )  # fmt: skip
+        model.add_cold_products([(i, m) for i, m in new if m.describes])
         for item_id, meta in known:
             model.add_product(item_id, meta)
 
     # ------------------------------------------------------------------ writing
-    def upsert(
-        self, product_id: str, changes: Mapping[str, Any]
-    ) -> tuple[bool, ServedModel, ProductMetadata]:
-        """Add or update a product in the served model (and in every later one).
+    def prepare(self, product_id: str, changes: Mapping[str, Any]) -> ProductMetadata:
+        """The product's metadata after ``changes``, checked to fit the served model (before
+        the update is logged; :meth:`apply` then applies it).
 
         Args:
             product_id: the product.
-            changes: ProductMetadata fields to set; the others keep what the model knew
+            changes: ProductMetadata fields to set; the others keep what the model knows
                 (nothing, for a new product).
 
+        Raises:
+            DataError: a new product without any metadata.
+            ConfigError: a new product and the catalogue is full (too many added since
+                training): this bounds the products updates may name.
+        """
+        catalog = self.current.model.catalog
+        state = catalog.state
+        row = state.row_of(product_id)
+        known = state.metadata_of(row) if row is not None else None
+        meta = replace(known or ProductMetadata(), **changes)
+        if row is None:
+            require_description(product_id, meta)
+            catalog.require_room(1, state)
+        return meta
+
+    def apply(self, product_id: str, meta: ProductMetadata) -> tuple[bool, ServedModel]:
+        """Give a product ``meta`` in the served model and in every model loaded later.
+
         Returns:
-            ``(created, served, metadata)``: whether the product was new to the served model,
-            the model it was applied to, and its metadata now.
+            whether the product was new to the served model, and that model.
 
         Raises:
-            ConfigError: the catalogue is full (too many products added since training).
+            DataError, ConfigError: as :meth:`prepare` (nothing applied).
         """
         with self._swap_lock:
             served = self.current
-            state = served.model.catalog.state
-            row = state.row_of(product_id)
-            known = state.metadata_of(row) if row is not None else None
-            meta = replace(known or ProductMetadata(), **changes)
             _row, created = served.model.add_product(product_id, meta)
+            self._upserts.pop(product_id, None)  # keep the order of the last update
             self._upserts[product_id] = meta
             followers = list(self._followers)
-        for other in followers:
-            other.upsert(product_id, asdict(meta))
-        if self.primary:
-            self.metrics.product_upserts.labels(str(created).lower()).inc()
-        return created, served, meta
+        for other in followers:  # the bundles an experiment pins get every update too
+            other.follow(product_id, meta)
+        return created, served
 
     def share_upserts_with(self, other: ModelManager) -> None:
         """Apply every upsert so far to ``other`` (another served bundle, e.g. one an
@@ -300,7 +327,16 @@ class ModelManager:
             done = dict(self._upserts)
             self._followers.add(other)
         for product_id, meta in done.items():
-            other.upsert(product_id, asdict(meta))
+            other.follow(product_id, meta)
+
+    def follow(self, product_id: str, meta: ProductMetadata) -> None:
+        """Apply an update the main model took; one this model cannot take (its catalogue is
+        full) is logged, never raised into the main model's update."""
+        try:
+            self.apply(product_id, meta)
+        except EngineError as exc:
+            log.warning("bundle %s did not take the update of %r: %s", self.artifacts,
+                        product_id, exc)  # fmt: skip
 
 
 class ReloadWatcher:

@@ -1,4 +1,5 @@
-"""Event producer for ``POST /v1/events`` in Kafka mode.
+"""Kafka producer of the API: events for ``POST /v1/events`` in Kafka mode, and product
+updates for ``PUT /v1/products`` (serving/product_updates/topic.py).
 
 Events are keyed by ``session_id``, so all events of a session land in one partition and are
 read in order by one consumer; ``acks="all"`` so an acknowledged event survives a broker
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from kafka.producer.future import RecordMetadata
 
 from engine.errors import BrokerUnavailableError
 from serving.events import ViewEvent, encode
@@ -30,6 +32,7 @@ class EventProducer:
         topic: the event topic the consumers read.
         timeout_s: longest wait for the broker to acknowledge a batch (and to connect).
         linger_ms: how long records wait to be batched with others from concurrent requests.
+        client_id: how the broker names this client.
     """
 
     def __init__(
@@ -39,6 +42,7 @@ class EventProducer:
         *,
         timeout_s: float = 5.0,
         linger_ms: int = 2,
+        client_id: str = "nowrec-events",
     ) -> None:
         self.topic = topic
         self.timeout_s = timeout_s
@@ -47,7 +51,7 @@ class EventProducer:
         try:
             self._producer = KafkaProducer(
                 bootstrap_servers=bootstrap_servers,
-                client_id="nowrec-events",
+                client_id=client_id,
                 acks="all",
                 # Event ids make a re-sent event harmless and the store orders by ts, so
                 # broker-side idempotence adds nothing here; without it the producer also
@@ -85,25 +89,30 @@ class EventProducer:
             BrokerUnavailableError: some events were not acknowledged in ``timeout_s``; sending
                 the whole batch again is safe (events are idempotent).
         """
-        return self.send_records([(e.session_id.encode(), encode(e)) for e in events])
+        self.send_records([(e.session_id.encode(), encode(e)) for e in events], "events")
+        return len(events)
 
-    def send_records(self, records: Sequence[tuple[bytes, bytes]]) -> int:
-        """Send encoded ``(key, value)`` records and wait until the broker acknowledged all.
+    def send_records(
+        self, records: Sequence[tuple[bytes, bytes]], what: str = "records"
+    ) -> list[RecordMetadata]:
+        """Send ``(key, value)`` records and wait until the broker acknowledged every one.
+
+        Returns:
+            where each record was written (partition and offset), in order.
 
         Raises:
-            BrokerUnavailableError: some were not acknowledged in ``timeout_s``.
+            BrokerUnavailableError: some were not acknowledged in ``timeout_s``; the message
+                says ``what`` was not sent.
         """
         deadline = time.monotonic() + self.timeout_s
         try:
             futures = [self._producer.send(self.topic, value=v, key=k) for k, v in records]
-            for future in futures:
-                future.get(timeout=max(0.0, deadline - time.monotonic()))
+            return [f.get(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
         except KafkaError as exc:
             raise BrokerUnavailableError(
-                f"Kafka at {self._where} did not acknowledge {len(records)} records on "
+                f"Kafka at {self._where} did not acknowledge {len(records)} {what} on "
                 f"{self.topic!r} ({type(exc).__name__}: {exc}); retry the request"
             ) from exc
-        return len(records)
 
     def close(self, timeout_s: float | None = None) -> None:
         """Send what is buffered (up to ``timeout_s``) and disconnect; never raises.

@@ -7,10 +7,12 @@ serving.consumer``, or ``NOWREC_API_TOKEN=... python -m serving --artifacts arti
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.ranking import MAX_FRESHNESS_BOOST
 
 _TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
 
@@ -251,6 +253,36 @@ class Settings(BaseSettings):
         description="Products that PUT /v1/products may add before the next training run "
         "(bounds memory and every worker thread's scratch buffers).",
     )
+    freshness_boost: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_FRESHNESS_BOOST,
+        allow_inf_nan=False,
+        description="Overrides the bundle's freshness boost (engine/ranking.py): added to the "
+        "score of the product without views closest to a page of its category, so new "
+        "products get shown (exploration); 0 turns it off. Unset: the value the bundle was "
+        "trained with (default 2.5).",
+    )
+    product_updates: Literal["file", "kafka"] = Field(
+        default="file",
+        description="Where PUT /v1/products writes each update before it answers, and where "
+        "every API process reads the updates from (at start, and as they come): 'file' (an "
+        "append-only log of this one process, product_log) or 'kafka' (the compacted topic "
+        "product_updates_topic, shared by every pod: use it with more than one API process).",
+    )
+    product_log: str | None = Field(
+        default=None,
+        min_length=1,
+        description="File mode: the product log file (fsync'd per update, replayed at start, "
+        "compacted as it grows); unset: product-updates.jsonl in the artifacts root. One "
+        "process per file.",
+    )
+    product_updates_topic: str = Field(
+        default="nowrec.products",
+        pattern=_TOPIC_PATTERN,
+        description="Kafka mode: the topic of product updates, keyed by product id; create it "
+        "with cleanup.policy=compact.",
+    )
     events_mode: Literal["embedded", "kafka"] = Field(
         default="embedded",
         description="POST /v1/events: 'embedded' appends to the session store at once; "
@@ -368,6 +400,20 @@ class Settings(BaseSettings):
     def bootstrap_servers(self) -> list[str]:
         """``kafka_bootstrap_servers`` as the list kafka-python takes."""
         return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
+    def kafka_consumer_options(self) -> dict[str, Any]:
+        """What every Kafka consumer of the service shares (kafka-python keyword arguments):
+        the brokers, offsets committed by hand only, the fetch wait, CRC checks, timeouts."""
+        return {
+            "bootstrap_servers": self.bootstrap_servers(),
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "fetch_max_wait_ms": self.kafka_fetch_max_wait_ms,
+            "check_crcs": self.kafka_check_crcs,
+            "request_timeout_ms": self.kafka_request_timeout_ms,
+            "bootstrap_timeout_ms": self.kafka_request_timeout_ms,
+            "reconnect_backoff_max_ms": 1000,
+        }
 
 
 @lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ from serving.consumer import SessionEventConsumer
 from serving.metrics import LiveMetrics
 from serving.model_manager import ModelManager, ReloadWatcher
 from serving.producer import EventProducer
+from serving.product_updates.updater import ProductUpdates, make_product_updates
 from serving.session_store import SessionStore, make_session_store
 from serving.sessions import SessionReader
 from serving.settings import Settings
@@ -32,6 +33,7 @@ class AppState:
         store: the session store (memory or Redis).
         sessions: reads sessions for recommendations, degrading when the store is down.
         live_metrics, api_metrics, registry: Prometheus metrics and the registry /metrics shows.
+        product_updates: PUT /v1/products, and the product log every process applies.
         consumer: the embedded Kafka consumer, when ``settings.embedded_consumer``.
         watcher: the thread that polls ``latest``, when ``settings.reload_interval_s > 0``.
         loop: experiments, impression and outcome logs, attribution (serving/closed_loop.py).
@@ -44,6 +46,7 @@ class AppState:
     live_metrics: LiveMetrics
     api_metrics: ApiMetrics
     registry: CollectorRegistry
+    product_updates: ProductUpdates
     loop: ClosedLoop | None = None
     consumer: SessionEventConsumer | None = None
     watcher: ReloadWatcher | None = None
@@ -63,12 +66,13 @@ class AppState:
 
         Raises:
             BundleError: no servable bundle at ``settings.artifacts``.
-            ConfigError: inconsistent settings.
+            ConfigError: inconsistent settings, or a product log that cannot be used.
         """
         models = ModelManager(
             settings.artifacts,
             api_metrics,
             new_products_capacity=settings.new_products_capacity,
+            freshness_boost=settings.freshness_boost,
         )
         try:
             models.load_initial()
@@ -76,6 +80,7 @@ class AppState:
             if not settings.wait_for_model or settings.reload_interval_s <= 0:
                 raise
             log.warning("no model yet (%s); waiting for the first bundle to be published", exc)
+        product_updates = make_product_updates(settings, models, api_metrics)
         loop = ClosedLoop(settings, models, api_metrics)
         try:
             if models.loaded:
@@ -83,9 +88,13 @@ class AppState:
             store = make_session_store(settings)
         except BaseException:
             loop.close()
+            product_updates.close()
             raise
         sessions = SessionReader(store, live_metrics, retry_after_s=settings.store_retry_after_s)
-        return cls(settings, models, store, sessions, live_metrics, api_metrics, registry, loop)
+        return cls(
+            settings, models, store, sessions, live_metrics, api_metrics, registry,
+            product_updates, loop,
+        )  # fmt: skip
 
     def reload(self, force: bool = False):
         """Check for a new bundle and a changed experiments file (the watcher, admin)."""
@@ -97,6 +106,7 @@ class AppState:
     def start(self) -> None:
         """Start the background threads the settings ask for."""
         s = self.settings
+        self.product_updates.start()
         if s.reload_interval_s > 0:
             self.watcher = ReloadWatcher(self.reload, s.reload_interval_s).start()
         if s.embedded_consumer:
@@ -121,6 +131,7 @@ class AppState:
         """Stop the threads and close the clients (at shutdown); never raises."""
         if self.watcher is not None:
             self.watcher.stop()
+        self.product_updates.close()
         if self.consumer is not None:
             self.consumer.stop()
             if self.consumer_thread is not None:

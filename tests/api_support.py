@@ -8,6 +8,7 @@ shop's ids used in the README's example) and every item has metadata, so cold st
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -124,10 +125,16 @@ def api_settings(artifacts: Path, **overrides) -> Settings:
 
 @contextmanager
 def api_client(artifacts: Path, **overrides) -> Iterator[TestClient]:
-    """A TestClient of a fresh app (its own metrics registry), started and stopped."""
-    app = create_app(api_settings(artifacts, **overrides), registry=CollectorRegistry())
-    with TestClient(app) as client:
-        yield client
+    """A TestClient of a fresh app (its own metrics registry), started and stopped.
+
+    Its product log is a file of its own, removed afterwards (apps of one test module share
+    the artifacts, and so would share the default log beside them), unless ``product_log``
+    is given."""
+    with tempfile.TemporaryDirectory(prefix="nowrec-products-") as logs:
+        overrides.setdefault("product_log", str(Path(logs) / "product-updates.jsonl"))
+        app = create_app(api_settings(artifacts, **overrides), registry=CollectorRegistry())
+        with TestClient(app) as client:
+            yield client
 
 
 def wait_until(predicate: Callable[[], object], what: str, timeout_s: float = 30.0) -> object:

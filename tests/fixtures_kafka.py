@@ -192,7 +192,7 @@ class TansuBroker:
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="tansu-"))
         self.s3 = s3
         self.process: subprocess.Popen | None = None
-        self.topics: dict[str, int] = {}  # name -> partitions, re-created by restart()
+        self.topics: dict[str, tuple[int, dict]] = {}  # name -> (partitions, configs)
         self._starts = 0
 
     @property
@@ -243,8 +243,8 @@ class TansuBroker:
         time.sleep(down_s)
         self.start()
         if not self.durable:
-            for name, partitions in self.topics.items():
-                self._create(name, partitions)
+            for name, (partitions, configs) in self.topics.items():
+                self._create(name, partitions, configs)
 
     def pause(self) -> None:
         """Freeze the broker (SIGSTOP): connections stay open and nothing answers."""
@@ -256,18 +256,19 @@ class TansuBroker:
         assert self.process is not None
         os.kill(self.process.pid, signal.SIGCONT)
 
-    def create_topic(self, name: str, partitions: int = 1) -> str:
-        """Create a topic (remembered for :meth:`restart`) and return its name."""
-        self._create(name, partitions)
-        self.topics[name] = partitions
+    def create_topic(self, name: str, partitions: int = 1, configs: dict | None = None) -> str:
+        """Create a topic (remembered for :meth:`restart`) and return its name; ``configs``
+        are topic configs such as ``{"cleanup.policy": "compact"}``."""
+        self._create(name, partitions, configs or {})
+        self.topics[name] = (partitions, configs or {})
         return name
 
-    def _create(self, name: str, partitions: int) -> None:
+    def _create(self, name: str, partitions: int, configs: dict) -> None:
         from kafka.admin import KafkaAdminClient, NewTopic
 
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
         try:
-            admin.create_topics([NewTopic(name, partitions, 1)])
+            admin.create_topics([NewTopic(name, partitions, 1, topic_configs=configs)])
         finally:
             admin.close()
 

@@ -26,7 +26,8 @@ async def healthz() -> HealthOut:
     "/readyz",
     response_model=ReadyOut,
     responses={503: {"model": ReadyOut, "description": "Not ready (see the failed checks)"}},
-    summary="Ready: model loaded, session store reachable, embedded consumer running",
+    summary="Ready: model loaded, product updates applied, session store reachable, embedded "
+    "consumer running",
 )
 def readyz(state: StateDep, response: Response) -> ReadyOut:
     checks: dict[str, CheckOut] = {}
@@ -42,6 +43,8 @@ def readyz(state: StateDep, response: Response) -> ReadyOut:
         checks["session_store"] = CheckOut(ok=True, detail=f"{store.backend} answers")
     except Exception as exc:  # any failure means not ready; say which
         checks["session_store"] = CheckOut(ok=False, detail=f"{store.backend}: {exc}")
+    updated, detail = state.product_updates.check()
+    checks["product_updates"] = CheckOut(ok=updated, detail=detail)
     consumer = state.consumer
     if consumer is not None:
         thread = state.consumer_thread

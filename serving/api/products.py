@@ -11,7 +11,13 @@ from fastapi.responses import JSONResponse
 from starlette.convertors import PathConvertor, register_url_convertor
 
 from engine.catalog import ProductMetadata
-from engine.errors import ConfigError, UnknownItemError
+from engine.errors import (
+    BrokerUnavailableError,
+    ConfigError,
+    DataError,
+    ProductLogError,
+    UnknownItemError,
+)
 from engine.ids import ID_RULE, id_problem
 from serving.api.deps import Authorized, ServedDep, StateDep
 from serving.api.errors import error_responses
@@ -159,19 +165,23 @@ def _lookup(product_id: str, served: ServedModel) -> ProductOut:
     dependencies=[Authorized],
     responses={
         201: {"model": ProductUpsertOut, "description": "Created (a cold-start product)"},
-        **error_responses(400, 401, 403, 409, 413, 422),
+        **error_responses(400, 401, 403, 409, 413, 422, 503),
     },
     summary="Add or update a product's metadata (recommendable at once)",
 )
 def upsert_product(
     state: StateDep, product_id: ProductPath, body: ProductIn, response: Response
 ) -> ProductUpsertOut:
+    """The update is in the product log (fsync'd, or acknowledged by Kafka) and applied to
+    this process when this returns; the other processes apply it as they read the log."""
     try:
-        created, served, _meta = state.models.upsert(
-            product_id, body.model_dump(exclude_unset=True)
-        )
+        created, served = state.product_updates.put(product_id, body.model_dump(exclude_unset=True))
     except ConfigError as exc:  # the catalogue is full until the next training run
         raise HTTPException(409, str(exc)) from None
+    except DataError as exc:  # a new product without metadata: nothing to place it by
+        raise HTTPException(422, str(exc)) from None
+    except (BrokerUnavailableError, ProductLogError) as exc:  # not logged, so not applied
+        raise HTTPException(503, str(exc), headers={"Retry-After": "1"}) from None
     if created:
         response.status_code = 201
     out = _product_out(product_id, served)

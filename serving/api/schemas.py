@@ -159,7 +159,10 @@ class ModelOut(BaseModel):
     sessions: int
     new_items: int = Field(description="Products added since training (cold start).")
     unavailable: int
-    upserts: int = Field(description="Products upserted since start-up (re-applied on reload).")
+    upserts: int = Field(
+        description="Products updated since training (through this process or the product "
+        "log), re-applied to every model loaded."
+    )
     reloads: int
     last_reload_error: str | None
 

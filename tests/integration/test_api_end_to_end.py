@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,21 +13,10 @@ from kafka import KafkaProducer
 
 from serving.events import ViewEvent, encode
 from tests.api_support import wait_until, write_bundle
-from tests.fixtures_kafka import free_port, terminate, unique_name
+from tests.fixtures_kafka import free_port, unique_name
+from tests.process_support import is_ready, start_process, stop_process
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log, "wb"),  # noqa: SIM115 (closed with the process)
-        stderr=subprocess.STDOUT,
-    )
 
 
 def test_events_from_kafka_reach_the_api_process_within_a_second(
@@ -52,8 +38,8 @@ def test_events_from_kafka_reach_the_api_process_within_a_second(
         "NOWREC_API_TOKEN": "e2e-token-0123456789abcdef0123456789",
     }
     consumer_log, api_log = tmp_path / "consumer.log", tmp_path / "api.log"
-    consumer = _start(["-m", "serving.consumer"], env, consumer_log)
-    api = _start(
+    consumer = start_process(["-m", "serving.consumer"], env, consumer_log)
+    api = start_process(
         ["-m", "serving", "--port", str(port), "--artifacts", str(artifacts)], env, api_log
     )
     producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all", linger_ms=0)
@@ -62,12 +48,8 @@ def test_events_from_kafka_reach_the_api_process_within_a_second(
         with httpx.Client(base_url=base, timeout=5) as http:
 
             def ready() -> bool:
-                for process, log in ((api, api_log), (consumer, consumer_log)):
-                    assert process.poll() is None, log.read_text()[-3000:]
-                try:
-                    return http.get("/readyz").status_code == 200
-                except httpx.TransportError:
-                    return False
+                assert consumer.poll() is None, consumer_log.read_text()[-3000:]
+                return is_ready(http, api, api_log)
 
             def session_events(session: str) -> int:
                 r = http.get(
@@ -110,8 +92,10 @@ def test_events_from_kafka_reach_the_api_process_within_a_second(
             assert elapsed <= 1.0, f"events took {elapsed:.3f} s to show in recommendations"
     finally:
         producer.close()
-        # both, whatever happened
-        codes = {"api": terminate(api, 20), "consumer": terminate(consumer, 20)}
+        codes = {
+            "api": stop_process(api),
+            "consumer": stop_process(consumer),
+        }  # both, whatever happened
     # uvicorn shuts down gracefully, then re-raises the signal it caught (status -15).
     assert codes["api"] in (0, -signal.SIGTERM), api_log.read_text()[-3000:]
     assert codes["consumer"] == 0, consumer_log.read_text()[-3000:]

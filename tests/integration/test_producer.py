@@ -74,7 +74,7 @@ def test_broker_gone_after_start_fails_the_send_within_its_timeout(fault_kafka_b
     producer.send([ViewEvent(session_id="s", product_id="p", ts=T0)])
     fault_kafka_broker.stop()
     started = time.monotonic()
-    with pytest.raises(BrokerUnavailableError, match="did not acknowledge 1 records"):
+    with pytest.raises(BrokerUnavailableError, match="did not acknowledge 1 events"):
         producer.send([ViewEvent(session_id="s", product_id="q", ts=T0 + 1)])
     assert time.monotonic() - started < 10
     producer.close(timeout_s=0)

@@ -204,6 +204,20 @@ def test_new_product_is_recommended_and_similar_at_once(client):
     assert (body["price"], body["brand"], body["title"]) == (41.5, None, "toys item 5")
 
 
+@pytest.mark.parametrize("body", [{}, {"available": True}, {"available": False}])
+def test_a_new_product_without_metadata_is_refused(client, body):
+    r = client.put("/v1/products/bare-1", json=body, headers=AUTH)
+    assert r.status_code == 422, r.text
+    message = error_of(r)
+    assert "'bare-1' is new and comes with no metadata" in message
+    assert "send at least its category" in message
+    assert client.get("/v1/products/bare-1").status_code == 404  # nothing was added
+    # a known product may be sent with availability alone (sold out, back in stock)
+    assert client.put("/v1/products/c0_i4", json=body, headers=AUTH).status_code == 200
+    with_category = client.put("/v1/products/bare-1", json={"category": "toys"}, headers=AUTH)
+    assert with_category.status_code == 201
+
+
 def test_unavailable_product_disappears_at_once(client):
     before = client.get("/v1/recommendations", params={"product_id": "c1_i8", "k": 5}).json()
     gone = before["items"][0]["product_id"]
@@ -410,6 +424,28 @@ def test_kafka_mode_without_a_broker_answers_503(artifacts):
         assert r.status_code == 503 and r.headers["Retry-After"] == "1"
         assert unreachable in error_of(r)
         # recommendations do not need Kafka
+        assert client.get("/v1/recommendations", params={"product_id": "c0_i1"}).status_code == 200
+
+
+def test_product_updates_without_the_broker_answer_503_and_change_nothing(artifacts):
+    unreachable = f"127.0.0.1:{free_port()}"
+    with api_client(
+        artifacts,
+        product_updates="kafka",
+        product_updates_topic="products.test",
+        kafka_bootstrap_servers=unreachable,
+        kafka_request_timeout_ms=1000,
+    ) as client:
+        r = client.put("/v1/products/c0_i6", json={"available": False}, headers=AUTH)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        message = error_of(r)
+        assert "the update of product 'c0_i6' was not written to topic 'products.test'" in message
+        assert unreachable in message and "not applied" in message and "retry" in message
+        assert client.get("/v1/products/c0_i6").json()["available"] is True  # not applied
+        # not ready: the updates other pods wrote cannot be read yet
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["product_updates"]["ok"] is False
         assert client.get("/v1/recommendations", params={"product_id": "c0_i1"}).status_code == 200
 
 

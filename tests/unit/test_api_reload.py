@@ -8,9 +8,11 @@ import time
 from collections import Counter
 
 import pytest
+from pydantic import ValidationError
 
 from engine.bundle import switch_latest
 from engine.errors import BundleError, ConfigError
+from engine.ranking import RankerParams
 from serving.app import create_app
 from tests.api_support import (
     AUTH,
@@ -205,3 +207,19 @@ def test_waits_for_the_first_bundle_when_asked(tmp_path):
         wait_until(lambda: client.get("/readyz").status_code == 200, "the first bundle")
         r = client.get("/v1/recommendations", params={"product_id": "c0_i1", "k": 3})
         assert r.status_code == 200 and r.json()["model_version"] == "v1"
+
+
+def test_the_service_setting_overrides_the_bundles_freshness_boost(artifacts):
+    def boost(client) -> float:
+        return client.app.state.nowrec.models.current.model.params.ranking.freshness_boost
+
+    with api_client(artifacts) as client:
+        assert boost(client) == RankerParams().freshness_boost  # the bundle's own
+    with api_client(artifacts, freshness_boost=0.75) as client:
+        assert boost(client) == 0.75
+        write_bundle(artifacts, "v2")
+        assert client.post("/v1/admin/reload", headers=AUTH).json()["version"] == "v2"
+        assert boost(client) == 0.75  # every bundle loaded afterwards too
+    for bad in (-1, 31, float("nan")):
+        with pytest.raises(ValidationError, match="freshness_boost"):
+            api_settings(artifacts, freshness_boost=bad)

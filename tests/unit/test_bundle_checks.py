@@ -183,6 +183,19 @@ BREAKS: dict[str, tuple[str, Callable[[Path], None]]] = {
         lambda d: _edit_json(d, "model", lambda s: s["next_index"].update(dim=3)),
     ),
     "HNSW graph over fewer items": ("hnsw_next.bin", _swap_hnsw_for_a_smaller_one),
+    # read into the compiled request path (the boost's candidates and scores)
+    "freshness boost out of range": (
+        "model.json",
+        lambda d: _edit_json(
+            d, "model", lambda s: s["params"]["ranking"].update(freshness_boost=1e9)
+        ),
+    ),
+    "fresh candidates not an integer": (
+        "model.json",
+        lambda d: _edit_json(
+            d, "model", lambda s: s["params"]["ranking"].update(fresh_candidates="all")
+        ),
+    ),
 }
 
 

@@ -18,6 +18,8 @@ import pytest
 
 from engine.bundle import Bundle
 from engine.errors import DataError
+from engine.model import RecommenderModel
+from engine.ranking import RankerParams
 from pipelines import train as train_module
 from pipelines.cli import build_parser, main, source_kind, train_job_from_args
 from pipelines.demo_shop import demo_shop_exists
@@ -140,6 +142,8 @@ def test_usage_errors_exit_2_and_write_nothing(tmp_path, capsys):
     _fails([*base, "--source", "bigquery"], capsys, 2, "exactly one of --table and --sql")
     nope = [*base[:3], "--path", str(tmp_path / "nope.parquet"), "--out", str(out)]
     _fails(nope, capsys, 2, "does not exist; check --path")
+    _fails([*base, "--freshness-boost", "31"], capsys, 2, "--freshness-boost", "0 (off) to 30")
+    _fails([*base, "--fresh-candidates", "-1"], capsys, 2, "fresh_candidates must be")
     with pytest.raises(SystemExit) as exc:
         main([*base, "--dim", "0"])
     assert exc.value.code == 2
@@ -445,10 +449,18 @@ def test_a_second_run_adds_a_version_and_moves_latest(tmp_path, capsys, tiny_sho
     out = tmp_path / "artifacts"
     args = ["train", "--path", str(tiny_shop), "--out", str(out), *FAST]
     assert main([*args, "--version", "v1"]) == 0
-    assert main([*args, "--version", "v2", "--event-types", "view"]) == 0
+    assert (
+        main([*args, "--version", "v2", "--event-types", "view", "--freshness-boost", "1.5"]) == 0
+    )
     capsys.readouterr()
     assert sorted(p.name for p in out.iterdir()) == ["latest", "v1", "v2"]
     assert os.readlink(out / "latest") == "v2"
+    # the boost chosen at training time is in the bundle's ranking parameters
+    boosts = [
+        RecommenderModel.load(Bundle.load(out / v)).params.ranking.freshness_boost
+        for v in ("v1", "v2")
+    ]
+    assert boosts == [RankerParams().freshness_boost, 1.5]
     steps = Bundle.load(out).manifest["sessionization"]["report"]["steps"]
     assert next(s for s in steps if s["step"] == "event_type")["events_dropped"] > 0
 

@@ -375,6 +375,27 @@ def test_the_api_port_serves_the_api_only_and_metrics_are_scraped_on_theirs(
             assert b"nowrec_model_info" in response.read()
 
 
+def test_product_updates_reach_every_api_pod_and_outlive_it(objects, overlay):
+    api = find(objects, "Deployment", "nowrec-api")
+    spec = pod_spec(api)
+    (container,) = spec["containers"]
+    env = container_env(objects, container, FAKE_SECRET)
+    mode = env.get("NOWREC_PRODUCT_UPDATES", Settings.model_fields["product_updates"].default)
+    most = find(objects, "HorizontalPodAutoscaler", "nowrec-api")["spec"]["maxReplicas"]
+    if overlay == "prod" or most > 1:
+        assert mode == "kafka", "several API pods share product updates only through Kafka"
+        return
+    # a file log: one process owns it, on a volume of its own (the artifacts are read-only)
+    assert api["spec"]["replicas"] == 1
+    assert api["spec"]["strategy"]["type"] == "Recreate", "the old pod must let go of the log"
+    log_dir = Path(env["NOWREC_PRODUCT_LOG"]).parent
+    (mount,) = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == log_dir]
+    assert not mount.get("readOnly", False)
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    claim = volume["persistentVolumeClaim"]["claimName"]  # durable: not an emptyDir
+    find(objects, "PersistentVolumeClaim", claim)
+
+
 # -- security and resources ------------------------------------------------------------------
 
 
