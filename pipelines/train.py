@@ -31,7 +31,7 @@ import numpy as np
 
 from engine.bundle import LATEST, Bundle, BundleWriter
 from engine.catalog import ProductMetadata
-from engine.errors import BundleError, PublishRefusedError
+from engine.errors import BundleError, DataError, PublishRefusedError
 from engine.model import ModelParams, RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
 from engine.recommender import SessionRecommender
@@ -272,7 +272,7 @@ def _ranker_and_holdout(job, config, corpus, metadata, held_out, notes) -> _Stag
     if not held:
         return _Stage(params, ranker_report)
     if len(held_out) != held:
-        raise BundleError(f"expected {held} held-out sessions, sessionize returned {len(held_out)}")
+        raise DataError(f"expected {held} held-out sessions, sessionize returned {len(held_out)}")
     if scored is not None:
         model, trained_on, ranker_sessions = scored
         how = f"statistics and vectors on the oldest {trained_on:,} sessions, " + (
@@ -350,6 +350,8 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata, held:
     if not held:
         return params, report, None
     first_test = corpus.n_sessions - held
+    if first_test < split.first_session:  # the held-out sessions reach into the statistics
+        return params, report, None
     before = split.sessions < first_test
     if before.sum() < MIN_RANKER_PAIRS:
         log.warning(

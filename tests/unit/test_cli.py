@@ -73,7 +73,7 @@ def _subparser(name: str):
     return action.choices[name]
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "demo-data"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "demo-data", "test-pairs", "publish"])
 def test_help_documents_every_option(command):
     sub = _subparser(command)
     text = sub.format_help()

@@ -16,10 +16,13 @@ import pytest
 from engine.bundle import Bundle
 from engine.corpus import SessionCorpus
 from engine.errors import ConfigError
+from engine.prod2vec import Prod2VecConfig
 from pipelines.cli import main
 from pipelines.holdout import newest_count, pairs_table
 from pipelines.ranker import CandidateFeatures, validation_split
 from pipelines.sessionize import SessionizeConfig, sessionize
+from pipelines.sources.local import LocalFileSource
+from pipelines.train import TrainJob, train
 from tests.fixtures_shop import FAST
 from tests.synthetic import category_sessions
 
@@ -175,3 +178,20 @@ def test_test_pairs_errors(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "p.parquet")]) == 1
     assert "no session left" in capsys.readouterr().err
     assert not (tmp_path / "p.parquet").exists()
+
+
+def test_a_holdout_larger_than_the_ranker_block_trains_its_own_model(planted_shop, tmp_path):
+    # (the CLI refuses it; the Python API gets a held-out model that is still out of sample)
+    job = TrainJob(
+        source=LocalFileSource(str(planted_shop)),
+        out=tmp_path / "a",
+        model=Prod2VecConfig(backend="gensim", epochs=1, threads=1, dim=8),
+        validation_share=0.2,  # enough pairs to learn a ranker on the newest 320 sessions
+        holdout_share=0.25,  # the newest 400
+        k=5,
+    )
+    m = train(job).manifest
+    assert m["ranker"]["pairs"] >= 200  # learned, on pairs the held-out model must not use
+    h = m["metrics"]["holdout"]
+    assert h["model"].startswith("trained on the 1,200 sessions before them")
+    assert h["trained_sessions"] == 1200
