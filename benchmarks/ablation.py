@@ -145,10 +145,9 @@ def main() -> None:
         f"{time.perf_counter() - started:.0f} s\n"
     )
     k = args.k
-    head = f"{'off':<20} {'next view':>17} {'':>8}  {'product page':>17} {'':>8}  {'s':>5}"
-    print(head)
+    print(f"{'switched off':<20} {'next view':^26}  {'product page':^26}")
     print(f"{'':<20} {f'HR@{k}':>8} {f'MRR@{k}':>8} {'HR ratio':>8}  {f'HR@{k}':>8} "
-          f"{f'MRR@{k}':>8} {'HR ratio':>8}")  # fmt: skip
+          f"{f'MRR@{k}':>8} {'HR ratio':>8}  {'s':>5}")  # fmt: skip
     rows = {}
     for name in names:
         v = VARIANTS[name]
