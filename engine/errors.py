@@ -16,6 +16,12 @@ class ConfigError(EngineError, ValueError):
     """A setting or argument is out of range or inconsistent."""
 
 
+class PublishRefusedError(ConfigError):
+    """A new model failed a publishing guard (too little data, a shrunken catalogue, a fall in
+    quality): ``latest`` was not moved. A configuration-class error (exit status 2: retrying
+    the same run cannot help); ``--force`` overrides it."""
+
+
 class DataError(EngineError, ValueError):
     """Input data is missing, empty, of the wrong type, or otherwise unusable."""
 

@@ -16,14 +16,23 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from engine.bundle import STALE_TMP_S
-from engine.errors import ConfigError, EngineError, SchemaError, SourceError
+from engine.errors import (
+    ConfigError,
+    DataError,
+    EngineError,
+    PublishRefusedError,
+    SchemaError,
+    SourceError,
+)
 from engine.index import HnswParams
 from engine.model import ModelParams
 from engine.prod2vec.config import Prod2VecConfig
 from engine.ranking import MAX_FRESHNESS_BOOST, RankerParams
+from pipelines.publish_guard import SIGNIFICANCE, PublishGuards
 
 log = logging.getLogger("pipelines")
 
@@ -56,6 +65,85 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value:g}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value:g}")
+    return value
+
+
+def _share_groups(
+    source: argparse.ArgumentParser, target: argparse.ArgumentParser, titles: tuple[str, ...]
+) -> None:
+    """Give ``target`` the option groups of ``source`` whose titles start with ``titles``: the
+    same option objects (argparse's own ``parents`` mechanism), so one definition serves both."""
+    for group in source._action_groups:
+        if group.title and group.title.startswith(titles):
+            copy = target.add_argument_group(group.title, group.description)
+            for action in group._group_actions:
+                copy._add_action(action)
+
+
+def add_publish_options(p: argparse.ArgumentParser, train: bool) -> None:
+    """The guards that must hold before latest moves (pipelines/publish_guard.py)."""
+    g = p.add_argument_group(
+        "publishing guards (latest moves only when they hold; README: Safe publishing)"
+    )
+    d = PublishGuards()
+    g.add_argument(
+        "--min-sessions",
+        type=_positive_int,
+        default=d.min_sessions,
+        metavar="N",
+        help="fewest training sessions",
+    )
+    g.add_argument(
+        "--min-items",
+        type=_positive_int,
+        default=d.min_items,
+        metavar="N",
+        help="fewest products with views",
+    )
+    g.add_argument(
+        "--max-catalogue-shrink",
+        type=_fraction,
+        default=d.max_catalogue_shrink,
+        metavar="SHARE",
+        help="largest share of the published model's products that may be missing",
+    )
+    g.add_argument(
+        "--max-quality-drop",
+        type=_fraction,
+        default=d.max_quality_drop,
+        metavar="SHARE",
+        help="largest relative fall of the held-out HR@k (product page) against the published "
+        f"model, when the fall is also significant (p < {SIGNIFICANCE:g})",
+    )
+    g.add_argument("--force", action="store_true", help="move latest even when a guard fails")
+    if train:
+        g.add_argument(
+            "--no-publish",
+            action="store_true",
+            help="only write the version; leave latest where it is",
+        )
+
+
+def guards_from_args(args: argparse.Namespace) -> PublishGuards:
+    return PublishGuards(
+        min_sessions=args.min_sessions,
+        min_items=args.min_items,
+        max_catalogue_shrink=args.max_catalogue_shrink,
+        max_quality_drop=args.max_quality_drop,
+    )
 
 
 def _csv_list(text: str) -> tuple[str, ...]:
@@ -323,14 +411,66 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="artifacts", help="artifacts root: OUT/<version>/ and OUT/latest"
     )
     ev.add_argument("--version", help="bundle version name (default: UTC time + suffix)")
+
+    ho = t.add_argument_group(
+        "held-out evaluation (how good the model is on your data; README: Quality on your data)"
+    )
+    ho.add_argument(
+        "--holdout-share",
+        type=_share,
+        default=0.05,
+        metavar="SHARE",
+        help="newest share of the sessions (by start time) the run scores itself on: a model "
+        "that never saw them answers every next view, against the popular and the "
+        "current-product baselines, under both protocols; below --validation-share when the "
+        "ranker is learned (it learns on the sessions between the two)",
+    )
+    ho.add_argument("--no-holdout", action="store_true", help="skip the held-out evaluation")
+    ho.add_argument(
+        "--holdout-pairs",
+        type=_positive_int,
+        default=5_000,
+        metavar="N",
+        help="most held-out pairs scored, drawn uniformly",
+    )
+    add_publish_options(t, train=True)
     t.set_defaults(func=cmd_train)
+
+    tp = sub.add_parser(
+        "test-pairs",
+        help="write (prefix -> next view) test pairs from the newest sessions of any events",
+        description="Cut events into sessions (the options of train) and write every "
+        "(prefix -> next view) pair of the newest --holdout-share of them as Parquet: "
+        "prefix (list of item ids, oldest first), target (item id). Every view counts "
+        "(repeats included, whatever --keep-repeats): evaluate scores both protocols from it.",
+        formatter_class=_Formatter,
+    )
+    _share_groups(t, tp, ("events source", "event columns", "sessionization"))
+    tpo = tp.add_argument_group("test pairs")
+    tpo.add_argument("--out", required=True, metavar="FILE", help="Parquet file to write")
+    tpo.add_argument(
+        "--holdout-share",
+        type=_share,
+        default=0.05,
+        metavar="SHARE",
+        help="newest share of the sessions to write pairs from (1: all of them)",
+    )
+    tpo.add_argument(
+        "--max-pairs",
+        type=_positive_int,
+        metavar="N",
+        help="most pairs, drawn uniformly (default: all)",
+    )
+    tpo.add_argument("--seed", type=int, default=0, help="random seed of --max-pairs")
+    tp.set_defaults(func=cmd_test_pairs)
 
     e = sub.add_parser(
         "evaluate",
         help="HR@k and MRR@k of a bundle on test pairs",
-        description="Rank every item for each (prefix -> target) pair and print HR@k and "
-        "MRR@k. Scores: recency-weighted mean of the prefix's input vectors dotted with "
-        "every output vector.",
+        description="Answer each (prefix -> target) pair with the served recommender and "
+        "print HR@k, MRR@k and coverage under two protocols: every next view, repeats "
+        "included (the papers'), and the next different product with seen ones excluded "
+        "(the product page's).",
         formatter_class=_Formatter,
     )
     e.add_argument(
@@ -351,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exact inner-product candidates instead of HNSW (shows what HNSW loses)",
     )
+    e.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also score the popular and the current-product baselines",
+    )
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.set_defaults(func=cmd_evaluate)
 
@@ -370,12 +515,14 @@ def build_parser() -> argparse.ArgumentParser:
     pub = sub.add_parser(
         "publish",
         help="point an artifacts root's latest at a version (roll back or forward)",
-        description="Verify a bundle version (checksums, schema) and switch OUT/latest to it "
-        "atomically; the serving pods pick it up at their next poll.",
+        description="Verify a bundle version (checksums, schema), check it against the one "
+        "latest points at (the guards of train), and switch OUT/latest to it atomically; the "
+        "serving pods pick it up at their next poll.",
         formatter_class=_Formatter,
     )
     pub.add_argument("--out", default="artifacts", help="artifacts root")
     pub.add_argument("--version", required=True, help="version directory name under --out")
+    add_publish_options(pub, train=False)
     pub.set_defaults(func=cmd_publish)
 
     pr = sub.add_parser(
@@ -415,6 +562,45 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test_pairs(args: argparse.Namespace) -> int:
+    """Sessionize like train (its options, its checks) and write the newest sessions' pairs."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from pipelines.holdout import pairs_table
+    from pipelines.sessionize import sessionize
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a directory; name the Parquet file to write")
+    # train's own option handling builds the source, mapping and rules (one definition)
+    options = {**vars(build_parser().parse_args(["train"])), **vars(args)}
+    options.update(no_holdout=True, test_pairs=None, products=None, products_table=None)
+    job = train_job_from_args(argparse.Namespace(**options))
+    rules = replace(job.sessionize, collapse_repeats=False)  # every view is a next view
+    con = duckdb.connect()
+    try:
+        sessions = sessionize(con, job.source.relation(con), job.mapping, rules, args.holdout_share)
+    finally:
+        con.close()
+    pairs = pairs_table(sessions.raw_newest, args.max_pairs, args.seed)
+    if pairs.num_rows == 0:
+        raise DataError(
+            f"the newest {len(sessions.raw_newest):,} sessions hold no (prefix -> next view) "
+            "pair; raise --holdout-share"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    pq.write_table(pairs, tmp)
+    tmp.replace(out)  # never a half-written pairs file under the name asked for
+    log.info(
+        "wrote %d test pairs from the newest %d of %d sessions to %s",
+        pairs.num_rows, len(sessions.raw_newest), sessions.corpus.n_sessions, out,
+    )  # fmt: skip
+    print(out)
+    return 0
+
+
 def train_job_from_args(args: argparse.Namespace):
     """Validate every option and build the :class:`~pipelines.train.TrainJob`.
 
@@ -445,6 +631,21 @@ def train_job_from_args(args: argparse.Namespace):
         raise ConfigError("--path is for --source parquet, csv or demo (source is bigquery)")
     if args.products and args.products_table:
         raise ConfigError("give either --products or --products-table, not both")
+    holdout_share = 0.0 if args.no_holdout else args.holdout_share
+    learn = args.ranker == "learned"
+    if learn and not 0 < args.validation_share < 1:
+        raise ConfigError(f"--validation-share must be in (0, 1), got {args.validation_share:g}")
+    if holdout_share and (holdout_share >= (args.validation_share if learn else 1)):
+        raise ConfigError(
+            f"--holdout-share {holdout_share:g} must be below "
+            + (
+                f"--validation-share {args.validation_share:g}: the ranker learns on the "
+                "sessions between the two (raise --validation-share or lower --holdout-share)"
+                if learn
+                else "1: some sessions must be left to train on"
+            )
+        )
+    guards = guards_from_args(args)
 
     model = Prod2VecConfig(
         dim=args.dim,
@@ -556,6 +757,11 @@ def train_job_from_args(args: argparse.Namespace):
         learn_ranker=args.ranker == "learned",
         validation_share=args.validation_share,
         ranker_pairs=args.ranker_pairs,
+        holdout_share=holdout_share,
+        holdout_pairs=args.holdout_pairs,
+        guards=guards,
+        publish=not args.no_publish,
+        force=args.force,
     )
 
 
@@ -641,22 +847,29 @@ def _bigquery_clients(args: argparse.Namespace):
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from engine.recommender import check_k
-    from pipelines.evaluate import evaluate_bundle
+    from pipelines.evaluate import SYSTEMS, evaluate_bundle
 
     check_k(args.k)  # before the bundle is loaded
-
-    result = evaluate_bundle(args.bundle, args.test_pairs, k=args.k, exact=args.exact)
+    systems = tuple(SYSTEMS) if args.baselines else ("nowrec",)
+    report = evaluate_bundle(args.bundle, args.test_pairs, args.k, args.exact, systems=systems)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+        print(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     else:
-        print(result.line())
+        print(report.table())
     return 0
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from engine.bundle import Bundle, switch_latest
+    from pipelines.publish_guard import refusal
+    from pipelines.train import check_publish
 
     bundle = Bundle.load(Path(args.out) / args.version)  # verify before anyone can see it
+    verdict, current = check_publish(guards_from_args(args), bundle.manifest, Path(args.out))
+    if not verdict.ok:
+        if not args.force:
+            raise PublishRefusedError(refusal(verdict, bundle.path, current))
+        log.warning("published despite the guards (--force): %s", "; ".join(verdict.refusals))
     switch_latest(args.out, args.version)
     log.info("latest -> %s", bundle.path)
     print(bundle.path)

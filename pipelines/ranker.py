@@ -25,6 +25,7 @@ from engine.progress import progress as report_progress
 from engine.ranking import FEATURES, RankerParams
 from engine.recommender import SessionRecommender
 from engine.session import weigh_session
+from pipelines.holdout import newest_count
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,11 @@ class ValidationSplit:
     prefixes: list[np.ndarray]
     targets: np.ndarray
     held_out_sessions: int
+    sessions: np.ndarray | None = None  #: the corpus session of each pair
+
+    @property
+    def first_session(self) -> int:
+        return self.train.n_sessions
 
 
 def validation_split(
@@ -51,24 +57,30 @@ def validation_split(
     if not 0 < share < 1:
         raise ConfigError(f"validation share must be in (0, 1), got {share}")
     n = corpus.n_sessions
-    first = n - max(int(n * share), 1)
+    first = n - newest_count(n, share)
     keep = np.zeros(n, dtype=bool)
     keep[:first] = True
     train = corpus.subset_sessions(keep)
     known = train.item_counts > 0
     prefixes: list[np.ndarray] = []
     targets: list[int] = []
+    owners: list[int] = []
     for s in range(first, n):
         session = corpus.session(s)
         session = session[known[session]]
         for cut in range(1, len(session)):
             prefixes.append(session[:cut])
             targets.append(int(session[cut]))
+            owners.append(s)
     if len(targets) > max_pairs:
         pick = np.sort(np.random.default_rng(seed).choice(len(targets), max_pairs, replace=False))
         prefixes = [prefixes[i] for i in pick]
         targets = [targets[i] for i in pick]
-    return ValidationSplit(train, prefixes, np.asarray(targets, dtype=np.int64), n - first)
+        owners = [owners[i] for i in pick]
+    return ValidationSplit(
+        train, prefixes, np.asarray(targets, dtype=np.int64), n - first,
+        np.asarray(owners, dtype=np.int64),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -99,11 +111,30 @@ class RankerReport:
         )
 
 
+@dataclass(frozen=True)
+class CandidateFeatures:
+    """Features of every candidate of every pair: pair ``q``'s candidates are rows
+    ``offsets[q]:offsets[q + 1]`` of ``x``; ``labels[q]`` is the target's position among
+    them, or -1 when it is not a candidate."""
+
+    offsets: np.ndarray
+    x: np.ndarray
+    labels: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> CandidateFeatures:
+        """Only the pairs where ``keep`` is true."""
+        pairs = np.flatnonzero(keep)
+        lengths = np.diff(self.offsets)[pairs]
+        rows = [np.arange(self.offsets[q], self.offsets[q + 1]) for q in pairs]
+        take = np.concatenate(rows) if rows else np.empty(0, np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return CandidateFeatures(offsets, self.x[take], self.labels[pairs])
+
+
 def candidate_features(
     recommender: SessionRecommender, split: ValidationSplit, progress: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features of every candidate of every pair: ``(offsets, X, label)``; ``label`` is the
-    target's position among its pair's candidates, or -1 when it is not a candidate."""
+) -> CandidateFeatures:
+    """The features the served candidate stage computes for every pair of ``split``."""
     model = recommender.model
     state = model.catalog.state
     n_trained = model.catalog.n_trained
@@ -120,7 +151,7 @@ def candidate_features(
         labels.append(int(hit[0]) if len(hit) else -1)
         blocks.append(feats)
         offsets.append(offsets[-1] + len(cand))
-    return np.asarray(offsets), np.concatenate(blocks), np.asarray(labels)
+    return CandidateFeatures(np.asarray(offsets), np.concatenate(blocks), np.asarray(labels))
 
 
 def _ranks(offsets: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -176,10 +207,36 @@ def learn_ranker(
     params: RankerParams,
     k: int = 20,
     progress: bool = True,
+    without: frozenset[str] = frozenset(),
 ) -> tuple[RankerParams, RankerReport]:
     """Fit the ranker on ``split`` with ``recommender`` (built on ``split.train``)."""
     started = time.perf_counter()
-    offsets, x, labels = candidate_features(recommender, split, progress)
+    features = candidate_features(recommender, split, progress)
+    return fit_ranker(features, params, split.held_out_sessions, k, without, started)
+
+
+def fit_ranker(
+    features: CandidateFeatures,
+    params: RankerParams,
+    held_out_sessions: int,
+    k: int = 20,
+    without: frozenset[str] = frozenset(),
+    started: float | None = None,
+) -> tuple[RankerParams, RankerReport]:
+    """Fit the ranker's weights on candidate features (of ``held_out_sessions`` sessions).
+
+    ``without``: features the ranker must not use (their weights stay 0), e.g. to measure
+    what a signal adds (benchmarks/ablation.py).
+    """
+    unknown = set(without) - set(FEATURES)
+    if unknown:
+        raise ConfigError(f"unknown ranking features {sorted(unknown)}; known: {FEATURES}")
+    started = time.perf_counter() if started is None else started
+    offsets, x, labels = features.offsets, features.x, features.labels
+    if without:
+        x = x.copy()
+        for f in without:
+            x[:, FEATURES.index(f)] = 0.0  # a constant column: its standardized weight stays 0
     default_ranks = _ranks(offsets, x @ params.weight_vector, labels)
     w = fit_listwise(offsets, x, labels)
     learned = {f: float(v) for f, v in zip(FEATURES, w, strict=True)}
@@ -188,7 +245,7 @@ def learn_ranker(
     l_hr, l_mrr = hit_rate_and_mrr(learned_ranks, k)
     report = RankerReport(
         pairs=len(labels),
-        held_out_sessions=split.held_out_sessions,
+        held_out_sessions=held_out_sessions,
         candidates_per_pair=float(np.diff(offsets).mean()),
         candidate_recall=float((labels >= 0).mean()),
         default_hr=d_hr,

@@ -30,6 +30,9 @@ The contract, step by step (each step's drops are counted in :class:`SessionizeR
     are removed from them; repeats that this brings together are collapsed again and sessions
     that became too short are dropped again (one pass, so an item may end just under the
     threshold).
+12. **Held-out views** (only when asked, for evaluation): the newest ``raw_newest_share`` of
+    the resulting sessions are also returned as every view the visitor made, as after step 7:
+    repeats, rare items and views beyond the length cap included.
 
 The result is a :class:`~engine.corpus.SessionCorpus` (vocabulary ordered by count, then id;
 sessions ordered by start time), plus the item table (id, most frequent category, count).
@@ -40,7 +43,7 @@ integer arrays.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -50,6 +53,7 @@ import pyarrow as pa
 from engine.corpus import NO_CATEGORY, SessionCorpus
 from engine.errors import ConfigError, DataError
 from engine.ids import ID_RULE
+from pipelines.holdout import newest_count
 from pipelines.ids import examples, invalid_ids
 from pipelines.schema import TS_UNITS, ColumnMapping, _kind, canonical_select
 from pipelines.timewindow import TimeWindow
@@ -203,11 +207,14 @@ class Sessions:
         items: item table in vocabulary order: ``item_id`` (string), ``category_id`` (string,
             NULL when unknown), ``count`` (views in the corpus).
         report: counts of every step.
+        raw_newest: the views of the newest sessions as the visitor made them (step 12),
+            oldest session first; empty unless asked for.
     """
 
     corpus: SessionCorpus
     items: pa.Table
     report: SessionizeReport
+    raw_newest: list[list[str]] = field(default_factory=list)
 
 
 class _Tables:
@@ -216,6 +223,7 @@ class _Tables:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
         self.names: list[str] = []
+        self.session_numbers = ""  # the table of session -> corpus index, once built
 
     def create(self, sql: str, params: list | None = None) -> str:
         name = f"{_PREFIX}t{len(self.names)}"
@@ -243,6 +251,7 @@ def sessionize(
     relation: duckdb.DuckDBPyRelation,
     mapping: ColumnMapping | None = None,
     config: SessionizeConfig | None = None,
+    raw_newest_share: float = 0.0,
 ) -> Sessions:
     """Cut ``relation``'s events into sessions and build the training corpus.
 
@@ -251,6 +260,8 @@ def sessionize(
         relation: raw events with the source's column names.
         mapping: which columns hold the canonical fields (defaults: canonical names/aliases).
         config: the rules; see :class:`SessionizeConfig`.
+        raw_newest_share: also return every view of the newest share of the sessions (step
+            12; 0: none), for a held-out evaluation.
 
     Raises:
         SchemaError: missing or mistyped columns (the message lists the available columns).
@@ -260,7 +271,10 @@ def sessionize(
     config = config or SessionizeConfig()
     tables = _Tables(con)
     try:
-        return _sessionize(tables, relation, mapping, config)
+        sessions, raw = _sessionize(tables, relation, mapping, config)
+        if raw_newest_share > 0:
+            sessions = replace(sessions, raw_newest=_raw_newest(tables, raw, raw_newest_share))
+        return sessions
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
@@ -275,7 +289,8 @@ def _sessionize(
     relation: duckdb.DuckDBPyRelation,
     mapping: ColumnMapping,
     config: SessionizeConfig,
-) -> Sessions:
+) -> tuple[Sessions, str]:
+    """The sessions, and the table of every view after step 7 (for step 12)."""
     con = tables.con
     # Text timestamps without an offset, and TIMESTAMPTZ arithmetic, are read as UTC.
     con.execute("SET TimeZone = 'UTC'")
@@ -450,6 +465,7 @@ def _sessionize(
             note = "minimum dwell skipped: the source has no timestamps"
             report.notes.append(note)
             log.warning(note)
+    raw = current  # every view the visitor made (step 12)
     repeats_sql = f"SELECT * FROM {{t}} QUALIFY item_id IS DISTINCT FROM lag(item_id) {by_seq}"
     if config.collapse_repeats:
         step("repeats", "immediate repeat of the same item", repeats_sql.format(t=current))
@@ -512,7 +528,7 @@ def _sessionize(
             "above); check the column mapping, --event-types, --start/--end, "
             "--min-session-length and --min-count"
         )
-    return _build(tables, current, report)
+    return _build(tables, current, report), raw
 
 
 #: Timestamps a shop's events plausibly carry (1990-01-01 .. 2100-01-01 UTC, unix seconds);
@@ -585,7 +601,7 @@ def _build(tables: _Tables, final: str, report: SessionizeReport) -> Sessions:
         f"category_id, count FROM (SELECT item_id, count(*) AS count FROM {final} "
         f"GROUP BY item_id) LEFT JOIN {item_cat} USING (item_id)"
     )
-    sess = tables.create(
+    sess = tables.create(  # sno: the session's place in time order (its corpus index)
         "SELECT session, row_number() OVER (ORDER BY min(ts) NULLS LAST, "
         "TRY_CAST(session AS BIGINT) NULLS LAST, session) - 1 AS sno, count(*) AS len "
         f"FROM {final} GROUP BY session"
@@ -623,7 +639,21 @@ def _build(tables: _Tables, final: str, report: SessionizeReport) -> Sessions:
     report.events = corpus.n_tokens
     report.items = corpus.n_items
     report.categories = len(names)
+    tables.session_numbers = sess
     return Sessions(corpus=corpus, items=items, report=report)
+
+
+def _raw_newest(tables: _Tables, raw: str, share: float) -> list[list[str]]:
+    """Step 12: every view (table ``raw``) of the newest ``share`` of the final sessions."""
+    sess = tables.session_numbers
+    (n,) = tables.one(f"SELECT count(*) FROM {sess}")
+    first = n - newest_count(n, share)
+    rows = tables.con.execute(
+        f"SELECT list(r.item_id ORDER BY r.seq) AS views FROM {raw} r JOIN {sess} s "
+        "USING (session) WHERE s.sno >= ? GROUP BY s.sno ORDER BY s.sno",
+        [first],
+    ).to_arrow_table()
+    return rows.column("views").to_pylist()
 
 
 def sort_ids(ids) -> list[str]:

@@ -1,10 +1,20 @@
 """The batch job: source -> sessionize -> corpus -> prod2vec -> evaluation -> bundle.
 
-:func:`train` either publishes a complete, verified bundle (``OUT/<version>/`` and
-``OUT/latest``) or raises and leaves the artifacts root as it found it: the bundle is written
-to a hidden temporary directory by :class:`~engine.bundle.BundleWriter`, and the root itself
-is created only once there is something to write (and removed again if that fails and it was
-new and is empty).
+:func:`train` either writes a complete, verified bundle (``OUT/<version>/``) or raises and
+leaves the artifacts root as it found it: the bundle is written to a hidden temporary
+directory by :class:`~engine.bundle.BundleWriter`, and the root itself is created only once
+there is something to write (and removed again if that fails and it was new and is empty).
+``OUT/latest`` moves to the new bundle only when the publishing guards pass
+(pipelines/publish_guard.py), or with ``force``; a refused bundle stays as a version to
+inspect, and :class:`~engine.errors.PublishRefusedError` says why.
+
+How good is the model? With a held-out share (the default), the newest sessions are kept out
+of a model that is then scored on them, against two baselines, under two protocols
+(pipelines/holdout.py, pipelines/evaluate.py). That model is not an extra training: it is the
+one the ranker is learned with (statistics and vectors on the oldest sessions, the ranker's
+weights on the next ones; only the newest are scored). The published model is trained on all
+sessions, as before; the held-out numbers describe the procedure that built it, on sessions
+it had not seen, which is what the next day's visitors will be.
 """
 
 from __future__ import annotations
@@ -17,16 +27,26 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
-from engine.bundle import BundleWriter
+from engine.bundle import LATEST, Bundle, BundleWriter
 from engine.catalog import ProductMetadata
-from engine.errors import ConfigError
+from engine.errors import BundleError, ConfigError, DataError, PublishRefusedError
 from engine.model import ModelParams, RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
 from engine.recommender import SessionRecommender, check_k
-from pipelines.evaluate import EvaluationResult, evaluate_recommender, read_test_pairs
+from pipelines.evaluate import (
+    NEXT_DIFFERENT,
+    NEXT_VIEW,
+    SYSTEMS,
+    QualityReport,
+    evaluate_protocols,
+    read_test_pairs,
+)
+from pipelines.holdout import count_pairs, newest_count, pairs_table
 from pipelines.metadata import MetadataMapping, MetadataReport, join_items, read_metadata
-from pipelines.ranker import learn_ranker, validation_split
+from pipelines.publish_guard import HOLDOUT_PROTOCOL_VERSION, PublishGuards, Verdict, refusal
+from pipelines.ranker import candidate_features, fit_ranker, validation_split
 from pipelines.schema import ColumnMapping
 from pipelines.sessionize import SessionizeConfig, sessionize
 from pipelines.sources import EventSource
@@ -51,11 +71,18 @@ class TrainJob:
             blend); see pipelines/ranker.py.
         validation_share: newest share of the sessions held out for that.
         ranker_pairs: most validation pairs used.
+        holdout_share: newest share of the sessions the run scores itself on (0: none); it
+            must be smaller than ``validation_share`` when the ranker is learned (the ranker
+            learns on the sessions between the two).
+        holdout_pairs: most held-out pairs scored (drawn uniformly).
         products: product metadata source (``None``: the events' categories only).
         products_mapping: product metadata column mapping.
         test_pairs: a (prefix -> target) Parquet file to evaluate on after training.
         k: cut-off of HR@k / MRR@k.
         version: bundle version name (default: UTC time + random suffix).
+        guards: thresholds that must hold before ``latest`` moves.
+        publish: move ``latest`` (when the guards pass); False only writes the version.
+        force: move ``latest`` even when a guard fails.
     """
 
     source: EventSource
@@ -67,11 +94,16 @@ class TrainJob:
     learn_ranker: bool = True
     validation_share: float = 0.1
     ranker_pairs: int = 20_000
+    holdout_share: float = 0.05
+    holdout_pairs: int = 5_000
     products: EventSource | None = None
     products_mapping: MetadataMapping = field(default_factory=MetadataMapping)
     test_pairs: Path | None = None
     k: int = 20
     version: str | None = None
+    guards: PublishGuards = field(default_factory=PublishGuards)
+    publish: bool = True
+    force: bool = False
 
     def __post_init__(self) -> None:
         check_job_options(self.k, self.validation_share, self.learn_ranker)
@@ -92,18 +124,33 @@ def check_job_options(k: int, validation_share: float, learn_ranker: bool) -> No
 class TrainResult:
     bundle_dir: Path
     manifest: dict[str, Any]
-    evaluation: EvaluationResult | None
+    evaluation: QualityReport | None
+    holdout: QualityReport | None = None
+    published: bool = True
 
 
-def train(job: TrainJob) -> TrainResult:
-    """Run the whole batch pipeline and publish the bundle; see the module docstring."""
-    started = time.perf_counter()
-    test_pairs = read_test_pairs(job.test_pairs) if job.test_pairs else None  # fail early
+@dataclass(frozen=True)
+class TrainingData:
+    """What the events and the product metadata became: the corpus and its item tables."""
+
+    corpus: Any
+    items: Any
+    catalogue: Any
+    report: Any
+    meta_report: MetadataReport
+    held_out: list[list[str]]
+
+
+def read_training_data(job: TrainJob) -> TrainingData:
+    """Sessionize the events (keeping every view of the newest sessions when the job holds
+    some out) and join the product metadata."""
     con = duckdb.connect()
     try:
         con.execute(f"SET threads = {max(1, job.model.threads or (os.cpu_count() or 1))}")
         log.info("reading events: %s", _one_line(job.source.describe()))
-        sessions = sessionize(con, job.source.relation(con), job.mapping, job.sessionize)
+        sessions = sessionize(
+            con, job.source.relation(con), job.mapping, job.sessionize, job.holdout_share
+        )
         report = sessions.report
         log.info("sessionization:\n%s", report.table())
         for note in report.notes:
@@ -123,61 +170,68 @@ def train(job: TrainJob) -> TrainResult:
     )
     for line in meta_report.lines():
         log.info("metadata: %s", line)
-    c = job.model
-    notes: list[str] = []
+    return TrainingData(corpus, items, catalogue, report, meta_report, sessions.raw_newest)
+
+
+def prod2vec_config(job_config: Prod2VecConfig, corpus, notes: list[str]) -> Prod2VecConfig:
+    """The trainer's settings for this corpus: without categories, all negatives global."""
+    c = job_config
     if not corpus.has_categories and c.category_negatives:
         # Same amount of work per pair, all of it global: what the category-aware sampler
         # would fall back to for every item anyway, said explicitly.
         c = replace(c, negatives=c.negatives + c.category_negatives, category_negatives=0)
         notes.append(
             f"no item has a category: global negatives only ({c.negatives} per pair instead "
-            f"of {job.model.negatives} global + {job.model.category_negatives} same-category)"
+            f"of {job_config.negatives} global + {job_config.category_negatives} same-category)"
         )
         log.info("note: %s", notes[-1])
+    return c
 
+
+def train(job: TrainJob) -> TrainResult:
+    """Run the whole batch pipeline, write the bundle and publish it when the guards pass;
+    see the module docstring."""
+    started = time.perf_counter()
+    test_pairs = read_test_pairs(job.test_pairs) if job.test_pairs else None  # fail early
+    data = read_training_data(job)
+    corpus = data.corpus
+    notes: list[str] = []
+    c = prod2vec_config(job.model, corpus, notes)
     log.info(
         "training prod2vec (%s): dim %d, window %d, %d epochs, %d global + %d same-category "
         "negatives, on %d sessions / %d tokens / %d items",
-        c.backend,
-        c.dim,
-        c.window,
-        c.epochs,
-        c.negatives,
-        c.category_negatives,
-        corpus.n_sessions,
-        corpus.n_tokens,
-        corpus.n_items,
-    )
+        c.backend, c.dim, c.window, c.epochs, c.negatives, c.category_negatives,
+        corpus.n_sessions, corpus.n_tokens, corpus.n_items,
+    )  # fmt: skip
     trainer = make_trainer(c)
     vectors = trainer.fit(corpus)
     stats = dict(getattr(trainer, "stats", {}) or {})
     log.info("training done: %s", _one_line(stats))
 
-    metadata = item_metadata(items)
-    params, ranker_report = job.params, None
-    if job.learn_ranker:
-        params, ranker_report = _learn_ranker(job, c, corpus, metadata)
+    metadata = item_metadata(data.items)
+    stage = _ranker_and_holdout(job, c, corpus, metadata, data.held_out, notes)
     log.info("building co-visitation, session neighbourhood and HNSW indexes")
     build_started = time.perf_counter()
-    model = RecommenderModel.build(corpus, vectors, metadata, params, threads=c.threads)
-    if catalogue is not None:
-        cold = model.add_cold_products(_products_without_views(catalogue))
+    model = RecommenderModel.build(corpus, vectors, metadata, stage.params, threads=c.threads)
+    if data.catalogue is not None:
+        cold = model.add_cold_products(_products_without_views(data.catalogue))
         if cold:
             log.info("gave %d products with no views cold-start vectors", cold)
     log.info("model built in %.1f s", time.perf_counter() - build_started)
 
     evaluation = None
     if test_pairs is not None:
-        evaluation = evaluate_recommender(SessionRecommender(model), test_pairs, k=job.k)
-        log.info("evaluation on %s: %s", job.test_pairs, evaluation.line())
+        evaluation = evaluate_protocols(SessionRecommender(model), test_pairs, k=job.k)
+        log.info("evaluation on %s:\n%s", job.test_pairs, evaluation.table())
 
+    catalogue = data.catalogue
     manifest = {
-        "source": {**job.source.describe(), "columns": report.columns},
-        "sessionization": {"config": job.sessionize.to_dict(), "report": report.to_dict()},
-        "metadata": meta_report.to_dict(),
+        "source": {**job.source.describe(), "columns": data.report.columns},
+        "sessionization": {"config": job.sessionize.to_dict(), "report": data.report.to_dict()},
+        "metadata": data.meta_report.to_dict(),
         "hyperparameters": c.to_dict(),
-        "model_params": params.to_dict(),
-        "ranker": ranker_report.to_dict() if ranker_report else {"learned": False},
+        "model_params": stage.params.to_dict(),
+        "ranker": stage.ranker_report.to_dict() if stage.ranker_report else {"learned": False},
         "notes": notes,
         "counts": {
             "items": corpus.n_items,
@@ -190,35 +244,98 @@ def train(job: TrainJob) -> TrainResult:
         },
         "metrics": {
             "training": stats,
+            **({"holdout": stage.holdout} if stage.holdout else {}),
             **(
-                {"test": {"pairs_file": str(job.test_pairs), **evaluation.to_dict()}}
+                {"test": {"pairs_file": str(job.test_pairs), "results": evaluation.to_dict()}}
                 if evaluation
                 else {}
             ),
         },
     }
-    bundle_dir = _publish(job, model, catalogue, manifest)
+    bundle_dir, published = _write_and_publish(job, model, catalogue, manifest)
     seconds = time.perf_counter() - started
-    tail = (
-        f"; HR@{evaluation.k} {evaluation.hit_rate:.4f}, MRR@{evaluation.k} {evaluation.mrr:.4f}"
-        if evaluation
-        else ""
-    )
     log.info(
-        "trained %d items x %d dims on %d sessions in %.1f s -> %s%s",
-        corpus.n_items,
-        vectors.dim,
-        corpus.n_sessions,
-        seconds,
-        bundle_dir,
-        tail,
-    )
-    return TrainResult(bundle_dir=bundle_dir, manifest=manifest, evaluation=evaluation)
+        "trained %d items x %d dims on %d sessions in %.1f s -> %s%s%s",
+        corpus.n_items, vectors.dim, corpus.n_sessions, seconds, bundle_dir,
+        "" if published else " (latest not moved)", _summary(evaluation, stage.report),
+    )  # fmt: skip
+    return TrainResult(bundle_dir, manifest, evaluation, stage.report, published)
 
 
-def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata):
+@dataclass(frozen=True)
+class _Stage:
+    params: ModelParams
+    ranker_report: Any = None
+    report: QualityReport | None = None
+    holdout: dict | None = None
+
+
+def _ranker_and_holdout(job, config, corpus, metadata, held_out, notes) -> _Stage:
+    """Learn the ranker on a validation split, and score the resulting procedure on the
+    held-out newest sessions (module docstring). Both fall back with a log line saying why
+    when the data is too small."""
+    n = corpus.n_sessions
+    held = newest_count(n, job.holdout_share) if job.holdout_share > 0 else 0
+    if held and held >= n:
+        notes.append(f"no held-out evaluation: {n} session(s) are too few to hold any out")
+        log.warning("note: %s", notes[-1])
+        held = 0
+    params, ranker_report, scored = job.params, None, None
+    if job.learn_ranker:
+        params, ranker_report, scored = _learn_ranker(job, config, corpus, metadata, held)
+    if not held:
+        return _Stage(params, ranker_report)
+    if len(held_out) != held:
+        raise DataError(f"expected {held} held-out sessions, sessionize returned {len(held_out)}")
+    if scored is not None:
+        model, trained_on, ranker_sessions = scored
+        how = f"statistics and vectors on the oldest {trained_on:,} sessions, " + (
+            f"the ranker's weights on the next {ranker_sessions:,}"
+            if ranker_sessions
+            else "the hand-set ranker"
+        )
+    else:
+        trained_on = n - held
+        how = f"trained on the {trained_on:,} sessions before them (one more prod2vec training)"
+        log.info("held-out evaluation: training a model on the %d sessions before the newest %d",
+                 trained_on, held)  # fmt: skip
+        train_part = corpus.subset_sessions(np.arange(n) < trained_on)
+        model = RecommenderModel.build(
+            train_part, make_trainer(config).fit(train_part), metadata, params,
+            threads=config.threads,
+        )  # fmt: skip
+    pairs = pairs_table(held_out, job.holdout_pairs, seed=config.seed)
+    log.info(
+        "held-out evaluation: the newest %d sessions (%s), %d of their %d next-view "
+        "pairs; the model: %s",
+        held, f"{job.holdout_share:.1%}", pairs.num_rows, count_pairs(held_out), how,
+    )  # fmt: skip
+    report = evaluate_protocols(SessionRecommender(model), pairs, k=job.k, systems=SYSTEMS)
+    log.info("held-out evaluation (HR@%d, MRR@%d, coverage):\n%s", job.k, job.k, report.table())
+    holdout = {
+        "protocol_version": HOLDOUT_PROTOCOL_VERSION,
+        "k": job.k,
+        "share": job.holdout_share,
+        "sessions": held,
+        "pairs": pairs.num_rows,
+        "pairs_available": count_pairs(held_out),
+        "model": how,
+        "trained_sessions": trained_on,
+        "results": report.to_dict(),
+    }
+    return _Stage(params, ranker_report, report, holdout)
+
+
+def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata, held: int):
     """Learn the ranker on a validation split; fall back to the hand-set blend (with a log
-    line saying why) when the data is too small for one."""
+    line saying why) when the data is too small for one.
+
+    The published model's weights are fitted on every validation pair, as without a
+    held-out evaluation. When the newest ``held`` sessions are the run's test sessions, a
+    second fit on the same candidate features leaves their pairs out: the weights the held-out
+    sessions are scored with learned nothing from them. Returns the parameters, the report,
+    and (model, its sessions, validation sessions) to score the held-out ones with, or None.
+    """
     split = validation_split(corpus, job.validation_share, job.ranker_pairs, seed=config.seed)
     if len(split.targets) < MIN_RANKER_PAIRS:
         log.warning(
@@ -226,7 +343,7 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata):
             "more sessions or raise --validation-share to learn one",
             len(split.targets), MIN_RANKER_PAIRS,
         )  # fmt: skip
-        return job.params, None
+        return job.params, None, None
     log.info(
         "learning the ranker: prod2vec and statistics on %d sessions, %d validation pairs "
         "from the newest %d sessions",
@@ -237,9 +354,31 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata):
     model = RecommenderModel.build(
         split.train, vectors, metadata, job.params, threads=config.threads
     )
-    ranking, report = learn_ranker(SessionRecommender(model), split, job.params.ranking, k=job.k)
+    started = time.perf_counter()
+    features = candidate_features(SessionRecommender(model), split)
+    ranking, report = fit_ranker(
+        features, job.params.ranking, split.held_out_sessions, job.k, started=started
+    )
     log.info(report.line())
-    return job.params.replace(ranking=ranking), report
+    params = job.params.replace(ranking=ranking)
+    if not held:
+        return params, report, None
+    first_test = corpus.n_sessions - held
+    if first_test < split.first_session:  # the held-out sessions reach into the statistics
+        return params, report, None
+    before = split.sessions < first_test
+    if before.sum() < MIN_RANKER_PAIRS:
+        log.warning(
+            "note: only %d validation pairs come before the held-out sessions (need %d): "
+            "they are scored with the hand-set ranker; raise --validation-share",
+            int(before.sum()), MIN_RANKER_PAIRS,
+        )  # fmt: skip
+        model.params = job.params
+        return params, report, (model, split.train.n_sessions, None)
+    ranker_sessions = first_test - split.first_session
+    scored, _ = fit_ranker(features.subset(before), job.params.ranking, ranker_sessions, job.k)
+    model.params = job.params.replace(ranking=scored)
+    return params, report, (model, split.train.n_sessions, ranker_sessions)
 
 
 def item_metadata(items) -> dict[str, ProductMetadata]:
@@ -259,7 +398,50 @@ def _products_without_views(catalogue) -> list[tuple[str, ProductMetadata]]:
     ]
 
 
-def _publish(job, model: RecommenderModel, catalogue, manifest) -> Path:
+def published_manifest(root: Path) -> tuple[str | None, dict | None, str | None]:
+    """(version, manifest) of the bundle ``root/latest`` points at, and a note when it cannot
+    be read (then there is nothing to compare a new bundle with)."""
+    link = root / LATEST
+    if not link.exists():
+        return None, None, None
+    try:
+        bundle = Bundle.load(link, verify=False)
+    except BundleError as exc:
+        return None, None, f"the published bundle cannot be read ({exc}): nothing to compare with"
+    return bundle.version, bundle.manifest, None
+
+
+def check_publish(guards: PublishGuards, manifest: dict, root: Path) -> tuple[Verdict, str | None]:
+    """The guards' verdict on publishing ``manifest`` into ``root``, and the version that
+    ``latest`` points at now."""
+    version, current, problem = published_manifest(root)
+    verdict = guards.check(manifest, current)
+    if problem:
+        verdict.note(problem)
+    for line in verdict.notes:
+        log.info("publish check: %s", line)
+    return verdict, version
+
+
+def _write_and_publish(job, model: RecommenderModel, catalogue, manifest) -> tuple[Path, bool]:
+    """Write the bundle; move ``latest`` to it when asked and the guards pass (or forced)."""
+    root = Path(job.out)
+    verdict, current = check_publish(job.guards, manifest, root)
+    move = job.publish and (verdict.ok or job.force)
+    bundle_dir = _write(job, model, catalogue, manifest, make_latest=move)
+    if not verdict.ok:
+        if job.force and job.publish:
+            log.warning("published despite the guards (--force): %s", "; ".join(verdict.refusals))
+        elif job.publish:
+            raise PublishRefusedError(refusal(verdict, bundle_dir, current))
+        else:
+            log.info("the guards would refuse it: %s", "; ".join(verdict.refusals))
+    if not job.publish:
+        log.info("--no-publish: %s written; latest not moved", bundle_dir)
+    return bundle_dir, move
+
+
+def _write(job, model: RecommenderModel, catalogue, manifest, make_latest: bool) -> Path:
     root = Path(job.out)
     created_root = not root.exists()
     try:
@@ -268,11 +450,25 @@ def _publish(job, model: RecommenderModel, catalogue, manifest) -> Path:
             if catalogue is not None:
                 writer.add_table("catalogue", catalogue)
             writer.update_manifest(**manifest)
-            return writer.commit()
+            return writer.commit(make_latest=make_latest)
     except BaseException:
         if created_root and root.is_dir() and not any(root.iterdir()):
             root.rmdir()
         raise
+
+
+def _summary(test: QualityReport | None, holdout: QualityReport | None) -> str:
+    parts = []
+    if test is not None:
+        r = test.get(NEXT_VIEW)
+        parts.append(f"HR@{r.k} {r.hit_rate:.4f}, MRR@{r.k} {r.mrr:.4f} on the test pairs")
+    if holdout is not None:
+        r = holdout.get(NEXT_DIFFERENT)
+        base = ", ".join(
+            f"{s} {holdout.get(NEXT_DIFFERENT, s).hit_rate:.4f}" for s in SYSTEMS if s != "nowrec"
+        )
+        parts.append(f"held-out HR@{r.k} {r.hit_rate:.4f} on the product page ({base})")
+    return "; " + "; ".join(parts) if parts else ""
 
 
 def _one_line(d: dict[str, Any]) -> str:

@@ -156,6 +156,7 @@ def test_train_command_against_the_emulator(
             *["--bigquery-storage-endpoint", bigquery_emulator.grpc_address],
             *["--project", bigquery_client.project, "--out", str(out)],
             *["--backend", "gensim", "--epochs", "1", "--threads", "1", "--dim", "4"],
+            *["--min-sessions", "1", "--min-items", "1"],  # three sessions: a wiring test
         ]
 
     out = tmp_path / "artifacts"

@@ -27,6 +27,7 @@ from tests.api_support import (
     write_bundle,
 )
 from tests.fixtures_kafka import free_port
+from tests.fixtures_shop import FAST, TINY_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000
@@ -283,8 +284,7 @@ def cafe_artifacts(tmp_path_factory) -> Path:
         rows += [f"s{s},{items[(s + k) % 6]},{T0 + 60 * s + k}" for k in range(3)]
     (root / "events.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     argv = ["train", "--path", str(root / "events.csv"), "--out", str(root / "artifacts")]
-    fast = ["--backend", "gensim", "--epochs", "1", "--threads", "1", "--dim", "8"]
-    assert train_main([*argv, *fast, "--ranker", "default"]) == 0
+    assert train_main([*argv, *FAST, *TINY_DATA, "--ranker", "default"]) == 0
     return root / "artifacts"
 
 

@@ -24,9 +24,9 @@ from pipelines import train as train_module
 from pipelines.cli import build_parser, main, source_kind, train_job_from_args
 from pipelines.demo_shop import demo_shop_exists
 from pipelines.metadata import CATALOGUE_SCHEMA, ITEM_SCHEMA
+from tests.fixtures_shop import FAST, TINY_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = ["--backend", "gensim", "--epochs", "1", "--threads", "1", "--dim", "8"]
 
 # The options the issue asks `train --help` to document.
 REQUIRED_TRAIN_OPTIONS = [
@@ -78,7 +78,7 @@ def _subparser(name: str):
     return action.choices[name]
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "demo-data"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "demo-data", "test-pairs", "publish"])
 def test_help_documents_every_option(command):
     sub = _subparser(command)
     text = sub.format_help()
@@ -171,7 +171,7 @@ def test_the_command_not_fitting_the_data_is_a_configuration_error(tmp_path, cap
     """Exit 2 (the CronJob does not retry it): a column the source lacks or of the wrong type,
     an --event-types value no event has, timestamps in another unit than --ts-unit."""
     out = tmp_path / "artifacts"
-    base = ["train", "--source", "parquet", "--out", str(out), *FAST, "--path"]
+    base = ["train", "--source", "parquet", "--out", str(out), *FAST, *TINY_DATA, "--path"]
     missing = _events_file(tmp_path / "a.parquet", sid=["s"], product=[1], ts=[1.0])
     _fails([*base, str(missing)], capsys, 2, "no item id column", "columns are sid, product, ts")
     _fails(
@@ -236,7 +236,22 @@ def test_empty_files_beside_others_are_skipped_with_a_warning(tmp_path, capsys):
     own = _own_events(tmp_path / "own")
     (own / "late-export.csv").write_bytes(b"")
     out = tmp_path / "artifacts"
-    assert main(["train", "--path", str(own), "--out", str(out), *FAST, "--ranker", "default"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--path",
+                str(own),
+                "--out",
+                str(out),
+                *FAST,
+                *TINY_DATA,
+                "--ranker",
+                "default",
+            ]
+        )
+        == 0
+    )
     assert "skipping 1 empty (0-byte) files" in capsys.readouterr().err
     assert Bundle.load(out).manifest["counts"]["items"] == 6
 
@@ -288,7 +303,9 @@ def test_train_without_source_reads_the_path_and_writes_nothing_into_it(tmp_path
     before = _listing(own)
     path = {"folder": own, "file": own / "events.csv", "glob": own / "*.csv"}[where]
     out = tmp_path / "artifacts"
-    rc = main(["train", "--path", str(path), "--out", str(out), *FAST, "--ranker", "default"])
+    rc = main(
+        ["train", "--path", str(path), "--out", str(out), *FAST, *TINY_DATA, "--ranker", "default"]
+    )
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "Traceback" not in err
@@ -357,14 +374,6 @@ def test_the_demo_shop_is_generated_only_in_the_projects_data_folder(
 # -- the bundle round trip ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_shop(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("shop")
-    args = ["demo-data", "--out", str(d), "--products", "300", "--sessions", "500"]
-    assert main([*args, "--users", "150"]) == 0
-    return d
-
-
 def test_train_writes_a_complete_bundle_and_evaluate_reads_it(tmp_path, capsys, tiny_shop):
     out = tmp_path / "artifacts"
     rc = main(["train", "--path", str(tiny_shop), "--out", str(out), *FAST, "--k", "10"])
@@ -409,8 +418,9 @@ def test_train_writes_a_complete_bundle_and_evaluate_reads_it(tmp_path, capsys, 
     assert m["counts"]["items"] == items.num_rows
     assert m["counts"]["sessions"] == len(indptr) - 1
     assert m["metrics"]["training"]["tokens"] > 0
-    test = m["metrics"]["test"]
-    assert test["pairs"] > 0 and 0 <= test["hr@10"] <= 1
+    test = m["metrics"]["test"]["results"]
+    for protocol in ("next_view", "next_different"):
+        assert test[protocol]["nowrec"]["pairs"] > 0 and 0 <= test[protocol]["nowrec"]["hr@10"] <= 1
 
     # evaluate reads the same bundle (through the artifacts root) and finds the same numbers
     rc = main(
@@ -419,13 +429,15 @@ def test_train_writes_a_complete_bundle_and_evaluate_reads_it(tmp_path, capsys, 
     )
     result = json.loads(capsys.readouterr().out)
     assert rc == 0
-    assert result["hr@10"] == pytest.approx(test["hr@10"])
-    assert result["mrr@10"] == pytest.approx(test["mrr@10"])
+    for protocol in ("next_view", "next_different"):
+        for metric in ("hr@10", "mrr@10", "coverage", "pairs"):
+            got, stored = result[protocol]["nowrec"][metric], test[protocol]["nowrec"][metric]
+            assert got == pytest.approx(stored), (protocol, metric)
 
 
 def test_progress_is_log_lines_when_stderr_is_no_terminal(tmp_path, tiny_shop):
     out = tmp_path / "artifacts"
-    args = ["train", "--path", str(tiny_shop), "--out", str(out), *FAST, "--k", "10"]
+    args = ["train", "--path", str(tiny_shop), "--out", str(out), *FAST, *TINY_DATA, "--k", "10"]
     args += ["--validation-share", "0.3"]  # enough pairs to learn the ranker
     done = subprocess.run(
         [sys.executable, "-m", "pipelines", *args],
@@ -441,7 +453,8 @@ def test_progress_is_log_lines_when_stderr_is_no_terminal(tmp_path, tiny_shop):
         re.fullmatch(r"ranker features: ([\d,]+)/\1 pair \(100%\).* in [\d.]+ s", x) for x in lines
     )
     assert any(
-        re.fullmatch(r"evaluating: ([\d,]+)/\1 pair \(100%\).* in [\d.]+ s", x) for x in lines
+        re.fullmatch(r"nowrec, next view: ([\d,]+)/\1 pair \(100%\).* in [\d.]+ s", x)
+        for x in lines
     )
 
 

@@ -12,7 +12,16 @@ from engine.metrics import hit_rate_and_mrr
 from engine.model import RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
 from engine.recommender import Filters, SessionRecommender
-from pipelines.evaluate import evaluate_recommender, read_test_pairs
+from pipelines.evaluate import (
+    NEXT_DIFFERENT,
+    NEXT_VIEW,
+    SYSTEMS,
+    answer,
+    evaluate_protocols,
+    evaluate_recommender,
+    protocol_pairs,
+    read_test_pairs,
+)
 from tests.synthetic import category_corpus
 
 
@@ -82,3 +91,47 @@ def test_test_pairs_file_errors(tmp_path):
     (tmp_path / "d.parquet").write_text("not parquet")
     with pytest.raises(DataError, match="cannot read test pairs"):
         read_test_pairs(tmp_path / "d.parquet")
+
+
+def test_the_product_page_protocol_asks_for_the_next_different_product(recommender):
+    prefixes = [["c0_i1", "c0_i2"], ["c0_i1", "c0_i2"], ["c0_i3", "c0_i4"], ["c0_i5", "c0_i5"]]
+    targets = ["c0_i2", "c0_i1", "c0_i5", "c0_i6"]
+    pairs = _pairs(prefixes, targets)
+    # the repeat (c0_i2 after c0_i2) is not asked for on the product page
+    assert protocol_pairs(pairs, NEXT_DIFFERENT)[1] == ["c0_i1", "c0_i5", "c0_i6"]
+    assert protocol_pairs(pairs, NEXT_VIEW)[1] == targets
+    page = evaluate_recommender(recommender, pairs, k=20, progress=False, protocol=NEXT_DIFFERENT)
+    assert page.pairs == 3 and page.protocol == NEXT_DIFFERENT
+    # answered as the API answers: the current product and the session's items never shown
+    for prefix in prefixes:
+        for system in SYSTEMS:
+            shown = answer(recommender, prefix, 20, NEXT_DIFFERENT, system).item_ids
+            assert not set(shown) & set(prefix), (system, prefix)
+    api = recommender.recommend(["c0_i1"], current_item="c0_i2", k=20)
+    assert answer(recommender, ["c0_i1", "c0_i2"], 20, NEXT_DIFFERENT, "nowrec").item_ids == (
+        api.item_ids
+    )
+    # so going back to a product seen before is a miss on the page, a hit in the papers'
+    back = _pairs([["c0_i1", "c0_i2"]], ["c0_i1"])
+    assert evaluate_recommender(recommender, back, 20, False, NEXT_VIEW).hit_rate == 1.0
+    assert evaluate_recommender(recommender, back, 20, False, NEXT_DIFFERENT).hit_rate == 0.0
+
+
+def test_baselines_on_the_same_pairs(recommender):
+    pairs = _pairs([["c0_i1", "c0_i2"], ["c1_i5", "c1_i7"]], ["c0_i3", "c1_i8"])
+    report = evaluate_protocols(recommender, pairs, k=10, systems=SYSTEMS, progress=False)
+    popular = [answer(recommender, p, 10, NEXT_VIEW, "popular").item_ids for p in
+               (["c0_i1", "c0_i2"], ["c1_i5", "c1_i7"])]  # fmt: skip
+    assert popular[0] == popular[1] == list(recommender.recommend([], k=10).item_ids)
+    # the current product's neighbours: what the service answers knowing only that product
+    item = answer(recommender, ["c1_i5", "c1_i7"], 10, NEXT_DIFFERENT, "item")
+    alone = recommender.recommend(["c1_i7"], current_item="c1_i7", k=10,
+                                  filters=Filters(exclude=frozenset(["c1_i5"])))  # fmt: skip
+    assert item.strategy == "item" and item.item_ids == alone.item_ids
+    table = report.table()
+    for system in SYSTEMS:
+        assert system in table
+    assert report.get(NEXT_VIEW, "nowrec").hit_rate >= report.get(NEXT_VIEW, "popular").hit_rate
+    assert set(report.to_dict()) == {NEXT_VIEW, NEXT_DIFFERENT}
+    with pytest.raises(ConfigError, match="unknown system"):
+        evaluate_protocols(recommender, pairs, systems=("best",))

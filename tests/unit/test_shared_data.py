@@ -15,10 +15,9 @@ import pytest
 from engine.bundle import Bundle
 from pipelines.cli import main
 from pipelines.sessionize import SessionizeConfig, sessionize
+from tests.fixtures_shop import FAST
 
 pytestmark = pytest.mark.shared_data
-
-FAST = ["--backend", "gensim", "--epochs", "1", "--threads", "1", "--dim", "8"]
 
 
 def _collapse(seq: list[str]) -> list[str]:
