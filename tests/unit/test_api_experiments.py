@@ -224,6 +224,52 @@ def test_outcomes_are_attributed_and_counted(artifacts, tmp_path):
     assert report.json()["verdict"].startswith("not enough data")
 
 
+def test_thompson_shares_come_from_the_allocation_file_and_sessions_keep_theirs(
+    artifacts, tmp_path
+):
+    config = experiments_file(
+        tmp_path,
+        '[[experiments]]\nname = "ts"\nallocation = "thompson"\nfloor = 0.05\nvariants = [\n'
+        '  { name = "A", weight = 1, strategy = "popular" },\n  { name = "B", weight = 1 },\n]\n',
+    )
+    now = time.time()
+    allocation = {"experiment": "ts", "history": [
+        {"since": now - 3600, "shares": {"A": 0.5, "B": 0.5}},
+        {"since": now - 60, "shares": {"A": 0.1, "B": 0.9}},
+    ]}  # fmt: skip
+    (tmp_path / "allocation.json").write_text(json.dumps(allocation))
+    with api_client(artifacts, experiments_file=str(config)) as client:
+        fresh = [recommend(client, f"new-{n}") for n in range(200)]
+        # sessions that started before the shares moved keep the shares they started with
+        old = {}
+        for n in range(200):
+            client.post("/v1/events", json={"events": [
+                {"session_id": f"old-{n}", "product_id": "c0_i1", "ts": now - 600}]},
+                headers=AUTH)  # fmt: skip
+            old[n] = recommend(client, f"old-{n}")
+        flush(client)
+    assert 0.8 < sum(a["variant"] == "B" for a in fresh) / 200 < 0.97
+    assert 0.35 < sum(a["variant"] == "B" for a in old.values()) / 200 < 0.65
+    logged = {r["recommendation_id"]: r for r in impressions(artifacts)}
+    probabilities = {logged[a["recommendation_id"]]["probability"] for a in fresh}
+    assert probabilities == {0.1, 0.9}
+    assert {logged[a["recommendation_id"]]["probability"] for a in old.values()} == {0.5}
+
+
+def test_the_sample_ratio_check_runs_on_the_sessions_served(artifacts, tmp_path):
+    config = experiments_file(tmp_path, EXPERIMENT.format(extra=""))
+    with api_client(artifacts, experiments_file=str(config)) as client:
+        for n in range(400):
+            recommend(client, f"srm-{n}")
+        loop = client.app.state.nowrec.loop
+        p = loop.update_srm()
+        assert p is not None and p > 0.001  # a fair hash splits them as configured
+        text = client.get("/metrics").text
+        assert metric_value(text, 'nowrec_experiment_srm_p_value{experiment="exp"}') == p
+        loop._sessions[("exp", "engine")] += 200  # what a broken split would look like
+        assert loop.update_srm() < 0.001
+
+
 def test_forgetting_a_session(artifacts, tmp_path):
     config = experiments_file(tmp_path, EXPERIMENT.format(extra=""))
     with api_client(artifacts, experiments_file=str(config)) as client:
