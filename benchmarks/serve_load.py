@@ -266,11 +266,13 @@ def main() -> int:
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="serve-load-"))
     server = start_server(bundle, port, server_cpu, args.workers, log_dir / "server.log",
-                          logs_dir=str(log_dir / "logs"), record_sink="files")  # fmt: skip
+                          logs_dir=str(log_dir / "logs"), record_sink="files",
+                          product_log=str(log_dir / "products.jsonl"))  # fmt: skip
     # the same service with impression recording off: what recording costs, in this run
     quiet_port = free_port()
     quiet = start_server(bundle, quiet_port, server_cpu, args.workers, log_dir / "quiet.log",
-                         record_sink="off")  # fmt: skip
+                         record_sink="off",
+                         product_log=str(log_dir / "quiet-products.jsonl"))  # fmt: skip
     if client_cpu is not None:
         os.sched_setaffinity(0, {client_cpu})
     where = (

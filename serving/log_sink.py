@@ -102,11 +102,12 @@ class LogSink:
             for r in records:
                 try:
                     if tp.topic == self.settings.kafka_impressions_topic:
-                        impressions.append(_impression(r.value))
+                        _impression(r.value)  # checked, then written as it came
+                        impressions.append((r.key or b"", r.value))
                     else:
                         event = decode(r.value, max_bytes=self.settings.max_event_bytes)
                         if event.event_type in OUTCOME_TYPES:
-                            events.append(event.model_dump(mode="json"))
+                            events.append((r.key or b"", event.model_dump_json().encode()))
                 except (MalformedEventError, ValueError) as exc:
                     self.skipped += 1
                     log.warning("skipped %s/%s/%s: %s", tp.topic, tp.partition, r.offset, exc)

@@ -44,7 +44,7 @@ def test_a_failing_sink_is_retried_and_nothing_is_lost():
     wait_until(lambda: log.failures >= 3, "some failed writes")
     sink.down.clear()
     assert log.flush(30)
-    assert [r["n"] for r in sink.received] == list(range(300))
+    assert [json.loads(value)["n"] for _key, value in sink.received] == list(range(300))
     assert log.dropped == 0 and log.written == 300
     log.close()
 
@@ -68,7 +68,7 @@ def test_files_rotate_expire_and_read_back(tmp_path):
     old.write_text('{"n": -1}\n')
     os.utime(old, (time.time() - 3 * 86400,) * 2)
     for n in range(20):
-        files.write([{"n": n, "pad": "x" * 20}])
+        files.write([(b"", json.dumps({"n": n, "pad": "x" * 20}).encode())])
     files.close()
     written = sorted(tmp_path.glob("impressions-*.jsonl"))
     assert len(written) > 1 and old not in written  # rotated, and the expired file removed
