@@ -168,12 +168,20 @@ _EXPERIMENT_KEYS = {"name", "salt", "variants", "control", "allocation", "floor"
 _VARIANT_KEYS = {"name", "weight", "bundle", "strategy", "ranking"}
 
 
-def _experiment(item, where, problems, bundle_exists) -> Experiment | None:
-    for key in sorted(set(item) - _EXPERIMENT_KEYS):
-        problems.append(f"{where}: unknown key {key!r}; keys are {sorted(_EXPERIMENT_KEYS)}")
+def _named(item, keys, where, problems) -> str | None:
+    """The name of a table with only ``keys``; None (and a problem) when it has none."""
+    for key in sorted(set(item) - keys):
+        problems.append(f"{where}: unknown key {key!r}; keys are {sorted(keys)}")
     name = item.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         problems.append(f"{where}: name must be 1-64 characters of letters, digits and . _ -")
+        return None
+    return name
+
+
+def _experiment(item, where, problems, bundle_exists) -> Experiment | None:
+    name = _named(item, _EXPERIMENT_KEYS, where, problems)
+    if name is None:
         return None
     where = f"experiment {name!r}"
     salt = item.get("salt", name)
@@ -220,11 +228,8 @@ def _variant(item, where, problems, bundle_exists) -> Variant | None:
     if not isinstance(item, Mapping):
         problems.append(f"{where}: must be a table")
         return None
-    for key in sorted(set(item) - _VARIANT_KEYS):
-        problems.append(f"{where}: unknown key {key!r}; keys are {sorted(_VARIANT_KEYS)}")
-    name = item.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        problems.append(f"{where}: name must be 1-64 characters of letters, digits and . _ -")
+    name = _named(item, _VARIANT_KEYS, where, problems)
+    if name is None:
         return None
     where = f"{where} ({name!r})"
     weight = item.get("weight")
