@@ -158,6 +158,12 @@ class ApiMetrics:
         for reason in SKIP_REASONS:  # a closed set, shown from the start
             self.product_log_skipped.labels(reason)
 
+        # the per-request ones, found fast (see Children)
+        self.request_seconds_of = Children(self.request_seconds)
+        self.requests_of = Children(self.requests)
+        self.recommendations_of = Children(self.recommendations)
+        self.experiment_impressions_of = Children(self.experiment_impressions)
+
     def set_experiment_labels(self, labels) -> None:
         """Create every (experiment, variant) series at 0, so dashboards see all arms."""
         for experiment, variant in labels:
@@ -167,6 +173,23 @@ class ApiMetrics:
                 counter.labels(experiment, variant)
             for attributed in ("true", "false"):
                 self.experiment_clicks.labels(experiment, variant, attributed)
+
+
+class Children:
+    """The children of a labelled metric by their label values, found with one dict lookup
+    (``labels()`` takes a lock and checks its arguments on every call: measurable per
+    request). Only for label values from closed sets, and metrics whose children are never
+    removed."""
+
+    def __init__(self, metric) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], object] = {}
+
+    def __call__(self, *values: str):
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self.metric.labels(*values)
+        return child
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,7 @@ from engine.bundle import MANIFEST
 from engine.errors import ConfigError
 from serving.api import admin, events, health, products, recommendations, sessions
 from serving.api.errors import install_error_handlers
+from serving.api.recommendations import FastRecommendations
 from serving.api_metrics import ApiMetrics, default_api_metrics
 from serving.experiments import read_config
 from serving.metrics import LiveMetrics, default_metrics
@@ -152,11 +153,16 @@ def create_app(
         docs_url="/docs" if settings.docs else None,
         redoc_url="/redoc" if settings.docs else None,
         openapi_url="/openapi.json" if settings.docs else None,
+        # no OpenTelemetry here (metrics are Prometheus'): off, FastAPI checks its providers
+        # on every request otherwise
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     install_error_handlers(app)
     # Added last = outermost: the metrics see every answer, the 413s included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.fast_recommendations:
+        app.add_middleware(FastRecommendations)
     app.add_middleware(RequestMetricsMiddleware, metrics=api_metrics)
     routers = [recommendations.router, products.router, events.router, sessions.router]
     routers += [admin.router, health.router]

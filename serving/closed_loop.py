@@ -107,7 +107,6 @@ class ClosedLoop:
         )
         self.impressions, self.outcome_log = make_logs(settings, metrics)
         self._reports: dict[str, tuple[float, dict]] = {}
-        self._impression_counters: dict[tuple[str, str], object] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._sessions: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
@@ -139,20 +138,12 @@ class ClosedLoop:
                     item_ids=rec.item_ids, scores=rec.scores.tolist(), ts=now,
                 )
             )  # fmt: skip
-        self._impressions_of(experiment, choice.variant).inc()
+        self.metrics.experiment_impressions_of(experiment, choice.variant).inc()
         if session_id is not None:
             arm = Arm(experiment, choice.variant)
             self.attribution.shown(session_id, rec_id, arm, rec.item_ids, now)
             self._count_session(session_id, arm)
         return rec_id
-
-    def _impressions_of(self, experiment: str, variant: str):
-        """The impression counter of an arm (its label lookup, once per arm)."""
-        child = self._impression_counters.get((experiment, variant))
-        if child is None:
-            child = self.metrics.experiment_impressions.labels(experiment, variant)
-            self._impression_counters[(experiment, variant)] = child
-        return child
 
     def _count_session(self, session_id: str, arm: Arm) -> None:
         with self._lock:

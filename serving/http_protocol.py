@@ -1,4 +1,4 @@
-"""uvicorn's HTTP/1.1 protocol (h11) with a deadline for receiving each request.
+"""uvicorn's HTTP/1.1 protocols (httptools, h11) with a deadline for receiving each request.
 
 Why: uvicorn 0.54 has no request-read timeout. Its ``timeout_keep_alive`` covers only the idle
 time *after* a response, and any byte received cancels it; a new connection that sends
@@ -19,8 +19,9 @@ The deadline (``NOWREC_HTTP_REQUEST_TIMEOUT_S``), like Go's ``ReadHeaderTimeout`
   closed; one that sent nothing is closed; one whose body was still arriving is closed (the
   app sees the client disconnect).
 
-The protocol is h11 whatever else is installed (uvicorn's ``auto`` would take httptools if it
-were), because the guard reads h11's connection state.
+The service runs httptools (uvicorn's C parser, with uvloop: measured by
+benchmarks/serve_load.py, the HTTP handling is much cheaper than h11's); the guard follows the
+parser's callbacks. The h11 variant stays for an environment without httptools.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import logging
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("nowrec.api")
 
@@ -43,23 +45,88 @@ _TIMEOUT_RESPONSE = (
 )
 
 
-class DeadlineH11Protocol(H11Protocol):
-    """:class:`H11Protocol` that closes a connection not delivering a request in time.
-
-    Use :func:`deadline_protocol` to make the class uvicorn is given (``http=``); the deadline
-    is a class attribute because uvicorn creates each connection's protocol itself.
-    """
+class _Deadline:
+    """The deadline's timer, shared by the protocols below (a mix-in over uvicorn's)."""
 
     request_timeout_s: float = 10.0
     _deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.request_timeout_s, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _head_started(self) -> bool:
+        """Part of a request head is in (a 408 can be answered)."""
+        raise NotImplementedError
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        if self._head_started():
+            self.transport.write(_TIMEOUT_RESPONSE)  # the parser cannot answer a head it never got
+        log.debug(
+            "closed a connection from %s: no whole request within %.1f s",
+            "{}:{}".format(*self.client) if self.client else "?",
+            self.request_timeout_s,
+        )
+        self.transport.close()
+
+
+class DeadlineHttpToolsProtocol(_Deadline, HttpToolsProtocol):
+    """uvicorn's httptools protocol (the fast C parser) with the deadline.
+
+    httptools calls back as a request arrives: ``on_message_begin`` at its first byte,
+    ``on_headers_complete``, ``on_message_complete`` when the body is in. The deadline runs
+    from the connection's opening (its first request) or from a later request's first byte,
+    to its last.
+    """
+
+    _receiving = False  # a request has begun and is not complete
+    _head_in = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()  # the first request must come in time, as every later one
 
+    def on_message_begin(self) -> None:
+        self._receiving, self._head_in = True, False
+        if self._deadline is None:
+            self._arm()  # the first byte of a request on a kept-alive connection
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._head_in = True
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._receiving = False
+        self._disarm()
+        super().on_message_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _head_started(self) -> bool:
+        return self._receiving and not self._head_in
+
+
+class DeadlineH11Protocol(_Deadline, H11Protocol):
+    """uvicorn's h11 protocol (pure Python) with the deadline, read off h11's state."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
     def data_received(self, data: bytes) -> None:
         if self._deadline is None and self.conn.their_state is h11.IDLE:
-            self._arm()  # the first byte of a request on a kept-alive connection
+            self._arm()
         super().data_received(data)
         self._follow()
 
@@ -72,49 +139,24 @@ class DeadlineH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def _receiving(self) -> bool:
-        """Whether part of a request is in and the rest is not."""
         state = self.conn.their_state
         if state is h11.SEND_BODY:
             return True
         return state is h11.IDLE and bool(self.conn.trailing_data[0])
 
+    def _head_started(self) -> bool:
+        return self._receiving() and self.conn.their_state is h11.IDLE
+
     def _follow(self) -> None:
-        """Keep the deadline while a request is arriving, or while a new connection has not
-        sent its first; drop it once the request is in, and between requests."""
         if self._receiving():
             if self._deadline is None:
                 self._arm()
         elif self.conn.their_state is not h11.IDLE or self.cycle is not None:
             self._disarm()
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(self.request_timeout_s, self._expire)
 
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _expire(self) -> None:
-        self._deadline = None
-        if self.transport.is_closing():
-            return
-        started = self._receiving()
-        if started and self.conn.their_state is h11.IDLE:
-            self.transport.write(_TIMEOUT_RESPONSE)  # h11 cannot answer a head it never got
-        log.debug(
-            "closed a connection from %s: no whole request within %.1f s",
-            "{}:{}".format(*self.client) if self.client else "?",
-            self.request_timeout_s,
-        )
-        self.transport.close()
-
-
-def deadline_protocol(request_timeout_s: float) -> type[DeadlineH11Protocol]:
-    """The protocol class for ``uvicorn.run(http=...)`` with this deadline."""
-    return type(
-        "DeadlineH11Protocol",
-        (DeadlineH11Protocol,),
-        {"request_timeout_s": float(request_timeout_s)},
-    )
+def deadline_protocol(request_timeout_s: float, parser: str = "httptools") -> type:
+    """The protocol class for ``uvicorn.run(http=...)`` with this deadline: the httptools
+    parser (C, the service's default) or h11 (pure Python)."""
+    base = DeadlineHttpToolsProtocol if parser == "httptools" else DeadlineH11Protocol
+    return type(base.__name__, (base,), {"request_timeout_s": float(request_timeout_s)})

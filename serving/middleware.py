@@ -50,8 +50,8 @@ class RequestMetricsMiddleware:
             route = getattr(scope.get("route"), "path_format", None) or OTHER
             method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER
             m = self.metrics
-            m.request_seconds.labels(method, route).observe(time.perf_counter() - started)
-            m.requests.labels(method, route, str(status)).inc()
+            m.request_seconds_of(method, route).observe(time.perf_counter() - started)
+            m.requests_of(method, route, str(status)).inc()
 
 
 class BodyLimitMiddleware:

@@ -306,6 +306,12 @@ class Settings(BaseSettings):
         le=16_777_216,
         description="Largest request body; larger ones get 413.",
     )
+    fast_recommendations: bool = Field(
+        default=True,
+        description="GET /v1/recommendations answered in front of the framework's router "
+        "(same validation, answer and errors; about half the CPU of the framework's route, "
+        "benchmarks/serve_load.py); false leaves it to FastAPI.",
+    )
     max_event_ahead_s: float = Field(
         default=300.0,
         ge=0,

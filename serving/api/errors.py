@@ -130,10 +130,14 @@ def describe_validation(exc: RequestValidationError) -> tuple[int, str, list[Err
     return status, summary or "invalid request", details
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+def validation_error_response(exc: RequestValidationError) -> JSONResponse:
     status, message, details = describe_validation(exc)
     code = "malformed_json" if status == 400 else "validation_error"
     return error_response(status, message, code=code, details=details)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return validation_error_response(exc)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -171,15 +175,23 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-async def _no_model(request: Request, exc: NoModelError) -> JSONResponse:
-    return error_response(503, str(exc), code="no_model", headers={"Retry-After": "10"})
-
-
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+def error_response_for(exc: Exception, method: str, path: str) -> JSONResponse:
+    """The answer to an exception a route let through: 503 while there is no model, else a
+    logged 500 (for the routes answered outside FastAPI's handlers)."""
+    if isinstance(exc, NoModelError):
+        return error_response(503, str(exc), code="no_model", headers={"Retry-After": "10"})
+    log.error("unexpected error on %s %s", method, path, exc_info=exc)
     return error_response(
         500, "internal error; it was logged, please report it", code="internal_error"
     )
+
+
+async def _no_model(request: Request, exc: NoModelError) -> JSONResponse:
+    return error_response_for(exc, request.method, request.url.path)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return error_response_for(exc, request.method, request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

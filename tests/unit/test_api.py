@@ -15,7 +15,7 @@ import pytest
 
 from engine.errors import ConfigError
 from pipelines.cli import main as train_main
-from serving.api.schemas import MAX_BATCH_EVENTS
+from serving.api.schemas import MAX_BATCH_EVENTS, RecommendationsOut
 from serving.app import create_app
 from tests.api_support import (
     AUTH,
@@ -623,3 +623,43 @@ def test_openapi_documents_every_route(client):
         "/metrics",
     }
     assert "/_bench/ceiling" not in paths
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "product_id=c0_i2",
+        "session_id=s1&product_id=c0_i2&k=5",
+        "session_id=s1&product_id=c0_i2&k=5&exclude_seen=false",
+        "product_id=c0_i2&category=sofas&category=toys&k=3",
+        "product_id=c0_i2&category=nope",
+        "product_id=Caf%C3%A9%2003&session_id=a+b",
+        "product_id=unknown-product",
+        "",
+        "k=0",
+        "k=101&product_id=c0_i2",
+        "k=abc",
+        "exclude_seen=maybe",
+        "session_id=" + "s" * 300,
+        "product_id=bad%09tab",
+        "category=",
+        "unrelated=1&product_id=c0_i2",
+    ],
+)
+def test_the_fast_route_answers_as_the_framework_route(artifacts, query):
+    """GET /v1/recommendations is answered in front of the router; with the fast path off the
+    framework answers. Same status, same body (the answer's id aside), same schema."""
+    answers = []
+    for fast in (True, False):
+        with api_client(artifacts, fast_recommendations=fast) as client:
+            client.post("/v1/events", json=views("s1", "c0_i1", "c0_i3"), headers=AUTH)
+            r = client.get(f"/v1/recommendations?{query}")
+            body = r.json()
+            if r.status_code == 200:
+                RecommendationsOut.model_validate(body)
+                assert body.pop("recommendation_id")
+            answers.append((r.status_code, r.headers["content-type"], body))
+            text = client.get("/metrics").text
+            sample = f'route="/v1/recommendations",status="{r.status_code}"'
+            assert metric_value(text, f'nowrec_http_requests_total{{method="GET",{sample}}}') == 1
+    assert answers[0] == answers[1]
