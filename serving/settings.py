@@ -388,8 +388,8 @@ class Settings(BaseSettings):
     docs: bool = Field(
         default=True,
         description="Serve the API's description: /docs (Swagger UI), /redoc and "
-        "/openapi.json. Off in the Kubernetes manifests: a public service need not describe "
-        "itself, and the UI loads scripts from a CDN.",
+        "/openapi.json, their scripts served by the API itself (no CDN: they work offline). "
+        "Off in the Kubernetes manifests: a public service need not describe itself.",
     )
     metrics_port: int | None = Field(
         default=None,

@@ -2,7 +2,8 @@
 
 Everything here is read-only, except the try-out's events (``POST /console/api/events``), which
 only reach sessions named ``console-...``: what an operator clicks through in the console is
-marked as such in the session store, the logs and any export (filter on the prefix).
+marked as such in the session store, the logs and any export (filter on the prefix), and is
+served outside any experiment (serving/closed_loop.py), so it never counts in a report.
 The pages are static files of this package (serving/console/static/); the data comes from the
 served bundle (its manifest and projection, cached per version) and this process's metrics.
 """
@@ -25,6 +26,7 @@ from pipelines.projection import map_payload, read_projection
 from serving.api.deps import StateDep
 from serving.api.events import post_events
 from serving.api.schemas import EventsIn, EventsOut
+from serving.closed_loop import CONSOLE_SESSION_PREFIX
 from serving.console.auth import (
     COOKIE,
     COOKIE_MAX_AGE_S,
@@ -39,7 +41,12 @@ from serving.console.live import live_figures
 from serving.model_manager import ServedModel
 
 #: Session ids of the try-out start with this (the only sessions the console may write).
-TRY_PREFIX = "console-"
+TRY_PREFIX = CONSOLE_SESSION_PREFIX
+#: The console's pages load and call this service only: a browser refuses anything else.
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
 #: Event types the try-out sends.
 TRY_EVENTS = frozenset({"view", "click"})
 
@@ -99,10 +106,10 @@ def console_router() -> APIRouter:
     @router.get("")
     async def console(request: Request) -> FileResponse:
         """The console, or the login page (401) without a token."""
-        if console_allowed(request):
-            return file_response(static, "index.html", max_age_s=0)
-        page = file_response(static, "login.html", max_age_s=0)
-        page.status_code = 401
+        allowed = console_allowed(request)
+        page = file_response(static, "index.html" if allowed else "login.html", max_age_s=0)
+        page.status_code = 200 if allowed else 401
+        page.headers["Content-Security-Policy"] = PAGE_POLICY
         return page
 
     @router.post("/login", status_code=204)

@@ -262,13 +262,34 @@ def test_the_console_s_static_files_are_a_closed_set(client):
     assert client.get("/console/static/routes.py").status_code == 404
 
 
-def test_the_experiments_call_lists_each_experiment_with_its_report_or_why_not(artifacts, tmp_path):
+def _experiment(tmp_path: Path) -> Path:
     experiments = tmp_path / "experiments.toml"
     experiments.write_text(
         '[[experiments]]\nname = "exp"\ncontrol = "popular"\nvariants = [\n'
         '  { name = "popular", weight = 1, strategy = "popular" },\n'
         '  { name = "engine", weight = 1 },\n]\n'
     )
+    return experiments
+
+
+def test_try_out_sessions_are_served_outside_any_experiment(artifacts, tmp_path):
+    settings = {"experiments_file": str(_experiment(tmp_path)), "logs_dir": str(tmp_path / "logs")}
+    with api_client(artifacts, **settings) as client:
+        product = some_product(client)
+        answers = [
+            client.get(
+                "/v1/recommendations", params={"session_id": f"{prefix}{s}", "product_id": product}
+            ).json()
+            for prefix in ("console-", "visitor-")
+            for s in range(20)
+        ]
+    console, visitors = answers[:20], answers[20:]
+    assert {(a["experiment"], a["variant"]) for a in console} == {(None, "default")}
+    assert {a["experiment"] for a in visitors} == {"exp"}  # the others are in it
+
+
+def test_the_experiments_call_lists_each_experiment_with_its_report_or_why_not(artifacts, tmp_path):
+    experiments = _experiment(tmp_path)
     with api_client(
         artifacts, experiments_file=str(experiments), logs_dir=str(tmp_path / "logs")
     ) as client:
