@@ -17,6 +17,7 @@ install: $(PY)  ## virtual environment with the pinned project and its dev extra
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip check
 	@command -v redis-server >/dev/null || echo "note: redis-server not found; the Redis tests will be skipped (Debian: apt-get install redis-server)"
+	@command -v chromedriver >/dev/null || echo "note: chromium/chromedriver not found; the browser tests will be skipped (Debian: apt-get install chromium chromium-driver)"
 
 train:  ## batch pipeline on the embedded demo shop -> $(ARTIFACTS)/<version>, $(ARTIFACTS)/latest
 	$(PY) -m pipelines train --out $(ARTIFACTS)

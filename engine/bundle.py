@@ -283,17 +283,10 @@ class Bundle:
                 f"bundle {bundle_dir} has schema version {version}, newer than this code reads "
                 f"({SCHEMA_VERSION}); upgrade nowrec or re-train with this version"
             )
+        bundle = cls(path=bundle_dir, manifest=manifest)
         if verify:
-            for name, meta in manifest.get("files", {}).items():
-                f = bundle_dir / name
-                if not f.is_file():
-                    raise BundleError(f"bundle {bundle_dir} is missing {name}; re-train it")
-                if _sha256(f) != meta["sha256"]:
-                    raise BundleError(
-                        f"checksum mismatch for {name} in {bundle_dir}: the file is corrupt; "
-                        "re-train or restore the bundle"
-                    )
-        return cls(path=bundle_dir, manifest=manifest)
+            bundle.verify(*manifest.get("files", {}))
+        return bundle
 
     @property
     def version(self) -> str:
@@ -306,6 +299,22 @@ class Bundle:
         if not self.has(filename):
             raise BundleError(f"bundle {self.path} has no {filename}")
         return self.path / filename
+
+    def verify(self, *filenames: str) -> None:
+        """Check these files' checksums again (e.g. small files read long after loading).
+
+        Raises:
+            BundleError: a file is not in the manifest, missing or changed.
+        """
+        for name in filenames:
+            f = self.file(name)
+            if not f.is_file():
+                raise BundleError(f"bundle {self.path} is missing {name}; re-train it")
+            if _sha256(f) != self.manifest["files"][name]["sha256"]:
+                raise BundleError(
+                    f"checksum mismatch for {name} in {self.path}: the file is corrupt; "
+                    "re-train or restore the bundle"
+                )
 
     def array(self, name: str, mmap: bool = True) -> np.ndarray:
         """A ``.npy`` array, memory-mapped read-only by default (never unpickled)."""

@@ -23,6 +23,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from engine.errors import BundleError, ConfigError, DataError, PublishRefusedErr
 from engine.model import ModelParams, RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
 from engine.recommender import SessionRecommender, check_k
+from pipelines.bundle_overview import model_overview
+from pipelines.bundle_report import write_report
 from pipelines.evaluate import (
     NEXT_DIFFERENT,
     NEXT_VIEW,
@@ -45,6 +48,7 @@ from pipelines.evaluate import (
 )
 from pipelines.holdout import count_pairs, newest_count, pairs_table
 from pipelines.metadata import MetadataMapping, MetadataReport, join_items, read_metadata
+from pipelines.projection import Projection, map_payload, project_model, write_projection
 from pipelines.publish_guard import HOLDOUT_PROTOCOL_VERSION, PublishGuards, Verdict, refusal
 from pipelines.ranker import candidate_features, fit_ranker, validation_split
 from pipelines.schema import ColumnMapping
@@ -224,6 +228,8 @@ def train(job: TrainJob) -> TrainResult:
         evaluation = evaluate_protocols(SessionRecommender(model), test_pairs, k=job.k)
         log.info("evaluation on %s:\n%s", job.test_pairs, evaluation.table())
 
+    projection = project_model(model, seed=c.seed)
+    log.info("product space: %s (%s)", projection.info["sampling"], projection.info["method"])
     catalogue = data.catalogue
     manifest = {
         "source": {**job.source.describe(), "columns": data.report.columns},
@@ -251,8 +257,9 @@ def train(job: TrainJob) -> TrainResult:
                 else {}
             ),
         },
+        "projection": projection.info,
     }
-    bundle_dir, published = _write_and_publish(job, model, catalogue, manifest)
+    bundle_dir, published = _write_and_publish(job, model, catalogue, manifest, projection)
     seconds = time.perf_counter() - started
     log.info(
         "trained %d items x %d dims on %d sessions in %.1f s -> %s%s%s",
@@ -423,12 +430,14 @@ def check_publish(guards: PublishGuards, manifest: dict, root: Path) -> tuple[Ve
     return verdict, version
 
 
-def _write_and_publish(job, model: RecommenderModel, catalogue, manifest) -> tuple[Path, bool]:
+def _write_and_publish(
+    job, model: RecommenderModel, catalogue, manifest, projection: Projection | None = None
+) -> tuple[Path, bool]:
     """Write the bundle; move ``latest`` to it when asked and the guards pass (or forced)."""
     root = Path(job.out)
     verdict, current = check_publish(job.guards, manifest, root)
     move = job.publish and (verdict.ok or job.force)
-    bundle_dir = _write(job, model, catalogue, manifest, make_latest=move)
+    bundle_dir = _write(job, model, catalogue, manifest, projection, make_latest=move)
     if not verdict.ok:
         if job.force and job.publish:
             log.warning("published despite the guards (--force): %s", "; ".join(verdict.refusals))
@@ -441,7 +450,9 @@ def _write_and_publish(job, model: RecommenderModel, catalogue, manifest) -> tup
     return bundle_dir, move
 
 
-def _write(job, model: RecommenderModel, catalogue, manifest, make_latest: bool) -> Path:
+def _write(
+    job, model: RecommenderModel, catalogue, manifest, projection, make_latest: bool
+) -> Path:
     root = Path(job.out)
     created_root = not root.exists()
     try:
@@ -449,12 +460,21 @@ def _write(job, model: RecommenderModel, catalogue, manifest, make_latest: bool)
             model.write(writer)
             if catalogue is not None:
                 writer.add_table("catalogue", catalogue)
+            if projection is not None:
+                write_projection(writer, projection)
+            # the page people open without the service: the overview and the product space
+            shown = {**manifest, "version": writer.version, "created_at": _now_iso()}
+            write_report(writer, model_overview(shown), map_payload(model, projection))
             writer.update_manifest(**manifest)
             return writer.commit(make_latest=make_latest)
     except BaseException:
         if created_root and root.is_dir() and not any(root.iterdir()):
             root.rmdir()
         raise
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _summary(test: QualityReport | None, holdout: QualityReport | None) -> str:

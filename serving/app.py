@@ -31,6 +31,7 @@ from serving.api import admin, events, health, products, recommendations, sessio
 from serving.api.errors import install_error_handlers
 from serving.api.recommendations import FastRecommendations
 from serving.api_metrics import ApiMetrics, default_api_metrics
+from serving.console import install_web
 from serving.experiments import read_config
 from serving.metrics import LiveMetrics, default_metrics
 from serving.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
@@ -149,9 +150,10 @@ def create_app(
         summary="Session-based real-time product recommendations.",
         version=API_VERSION,
         lifespan=lifespan,
-        # settings.docs off: no /docs, /redoc nor /openapi.json
-        docs_url="/docs" if settings.docs else None,
-        redoc_url="/redoc" if settings.docs else None,
+        # settings.docs off: no /docs, /redoc nor /openapi.json; the pages themselves are
+        # serving/console's, with assets served locally instead of FastAPI's CDN links
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json" if settings.docs else None,
         # no OpenTelemetry here (metrics are Prometheus'): off, FastAPI checks its providers
         # on every request otherwise
@@ -170,6 +172,7 @@ def create_app(
     routers += [health.ceiling_router] if settings.bench_ceiling_route else []
     for router in routers:
         app.include_router(router)
+    install_web(app, settings)  # the console, /, /docs, /nowrec.js, CORS
     # every route with its methods, for the Allow header of OPTIONS and 405 answers
     app.state.method_routes = [r for r in app.routes if getattr(r, "methods", None)] + [
         r for router in routers for r in router.routes

@@ -41,6 +41,9 @@ log = logging.getLogger("nowrec.loop")
 
 #: Label of answers outside any experiment.
 NO_EXPERIMENT = "none"
+#: Session ids of the console's try-out (serving/console/routes.py): an operator clicking
+#: through the console sees the served model and never counts in an experiment's report.
+CONSOLE_SESSION_PREFIX = "console-"
 #: Sessions remembered as "already counted" for nowrec_experiment_sessions_total.
 SEEN_SESSIONS = 200_000
 #: Sessions per variant before the sample-ratio check is computed.
@@ -113,6 +116,8 @@ class ClosedLoop:
 
     # ------------------------------------------------------------------ answers
     def choose(self, session_id: str | None, session_start: float | None = None) -> Choice:
+        if session_id is not None and session_id.startswith(CONSOLE_SESSION_PREFIX):
+            session_id = None  # the console's try-out: the served model, in no experiment
         return self.experiments.choose(session_id, session_start)
 
     def answered(

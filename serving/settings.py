@@ -6,15 +6,20 @@ serving.consumer``, or ``NOWREC_API_TOKEN=... python -m serving --artifacts arti
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.ranking import MAX_FRESHNESS_BOOST
 
 _TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
+#: A bearer token: 16 to 512 characters (production asks for 32, serving/app.py).
+Token = Annotated[SecretStr | None, Field(min_length=16, max_length=512)]
+#: A web origin as browsers send it in the Origin header: scheme, host and optional port.
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 
 
 class Settings(BaseSettings):
@@ -226,10 +231,8 @@ class Settings(BaseSettings):
         description="'production' refuses to start without api_token; 'development' without "
         "a token leaves the write and admin endpoints open (and says so in the log).",
     )
-    api_token: SecretStr | None = Field(
+    api_token: Token = Field(
         default=None,
-        min_length=16,
-        max_length=512,
         description="Bearer token of the write and admin endpoints (events, products, "
         "reload): 'Authorization: Bearer <token>'. At least 16 characters.",
     )
@@ -391,8 +394,8 @@ class Settings(BaseSettings):
     docs: bool = Field(
         default=True,
         description="Serve the API's description: /docs (Swagger UI), /redoc and "
-        "/openapi.json. Off in the Kubernetes manifests: a public service need not describe "
-        "itself, and the UI loads scripts from a CDN.",
+        "/openapi.json, their scripts served by the API itself (no CDN: they work offline). "
+        "Off in the Kubernetes manifests: a public service need not describe itself.",
     )
     metrics_port: int | None = Field(
         default=None,
@@ -402,6 +405,52 @@ class Settings(BaseSettings):
         "port. A port: on their own HTTP server at host:port (any path), and not on the "
         "API's port, so that a route to the API never exposes them. 0: not served at all.",
     )
+
+    # -- the console, the product-page script, browsers ------------------------------------
+    console: bool = Field(
+        default=True,
+        description="Serve the console at /console: the model, the product space, a live "
+        "try-out and the experiments, in the browser. It asks for api_token or console_token "
+        "when either is set (open in development mode without tokens, like the admin routes).",
+    )
+    console_token: Token = Field(
+        default=None,
+        description="Read-only token of the console: it opens /console and reads the model, "
+        "the live figures and the experiment reports, but cannot reload, change products or "
+        "post events outside the console's own try-out sessions. At least 16 characters (32 "
+        "in production).",
+    )
+    browser_token: Token = Field(
+        default=None,
+        description="Token of POST /v1/events only, for the product-page script (/nowrec.js, "
+        "data-token). It is public: anyone who reads the shop's page can send events with it, "
+        "as with any analytics key; it cannot change products or models, nor read admin "
+        "routes. Unset: the script only fetches recommendations.",
+    )
+    cors_origins: str = Field(
+        default="",
+        max_length=4096,
+        description="Comma-separated origins (scheme://host[:port]) of the shop pages that may "
+        "call the API from the browser (CORS: GET routes and POST /v1/events, preflights "
+        "answered); '*' for any. Empty (the default): no CORS headers, so browsers refuse "
+        "calls from pages of another origin.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",")):
+            if origin and origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin[:80]!r} is not an origin: write scheme://host[:port] without a "
+                    "path, e.g. https://shop.example or http://127.0.0.1:8080, several separated "
+                    "by commas, or * for any"
+                )
+        return value
+
+    def cors_origin_list(self) -> list[str]:
+        """``cors_origins`` as a list (empty: CORS off)."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def bootstrap_servers(self) -> list[str]:
         """``kafka_bootstrap_servers`` as the list kafka-python takes."""

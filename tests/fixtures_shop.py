@@ -21,3 +21,13 @@ def tiny_shop(tmp_path_factory) -> Path:
     args = ["demo-data", "--out", str(d), "--products", "300", "--sessions", "500"]
     assert main([*args, "--users", "150"]) == 0
     return d
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(tiny_shop, tmp_path_factory) -> Path:
+    """An artifacts root with one bundle of the tiny shop, written by the train command (its
+    projection and report.html included). Read it; copy it to change it."""
+    out = tmp_path_factory.mktemp("tiny-artifacts")
+    args = ["train", "--path", str(tiny_shop), "--out", str(out), *FAST, *TINY_DATA]
+    assert main(args) == 0
+    return out

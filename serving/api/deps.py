@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from serving.model_manager import ServedModel
 from serving.state import AppState
@@ -36,25 +37,42 @@ async def get_served(state: StateDep) -> ServedModel:
 ServedDep = Annotated[ServedModel, Depends(get_served)]
 
 
-async def require_token(
-    state: StateDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+def _check_bearer(
+    credentials: HTTPAuthorizationCredentials | None, tokens: list[SecretStr], names: str
 ) -> None:
+    if credentials is None:
+        raise HTTPException(
+            401,
+            f"missing bearer token: send 'Authorization: Bearer <token>' ({names})",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    offered = credentials.credentials.encode()
+    # every token compared, in constant time
+    if not sum(hmac.compare_digest(offered, t.get_secret_value().encode()) for t in tokens):
+        raise HTTPException(403, "invalid bearer token")
+
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def require_token(state: StateDep, credentials: Credentials) -> None:
     """Refuse write and admin calls without the bearer token (401) or with another (403).
 
     Without a configured token (development mode only) the calls are open.
     """
     token = state.settings.api_token
-    if token is None:
-        return
-    if credentials is None:
-        raise HTTPException(
-            401,
-            "missing bearer token: send 'Authorization: Bearer <token>' (NOWREC_API_TOKEN)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not hmac.compare_digest(credentials.credentials.encode(), token.get_secret_value().encode()):
-        raise HTTPException(403, "invalid bearer token")
+    if token is not None:
+        _check_bearer(credentials, [token], "NOWREC_API_TOKEN")
+
+
+async def require_events_token(state: StateDep, credentials: Credentials) -> None:
+    """POST /v1/events: the API token, or the public browser token of the product-page
+    script (``browser_token``: events only). Open without an API token, like every write."""
+    s = state.settings
+    if s.api_token is not None:
+        tokens = [t for t in (s.api_token, s.browser_token) if t is not None]
+        _check_bearer(credentials, tokens, "NOWREC_API_TOKEN, or NOWREC_BROWSER_TOKEN in a page")
 
 
 Authorized = Depends(require_token)
+EventsAuthorized = Depends(require_events_token)

@@ -145,8 +145,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     if isinstance(exc.detail, str) and exc.detail != HTTPStatus(status).phrase:
         message = exc.detail
     elif status == 404:
-        docs = request.app.docs_url
-        where = f"at {docs}" if docs else "in the README's Routes table"
+        docs = request.app.state.settings.docs
+        where = "at /docs" if docs else "in the README's Routes table"
         message = f"no route {request.url.path}; the API is described {where}"
     elif status == 405:
         allow = allowed_methods(request)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
 
 from engine.errors import BrokerUnavailableError, StoreUnavailableError
-from serving.api.deps import Authorized, StateDep
+from serving.api.deps import EventsAuthorized, StateDep
 from serving.api.errors import error_responses
 from serving.api.schemas import EventsIn, EventsOut
 from serving.events import ViewEvent, ahead_of
@@ -43,7 +43,7 @@ def refuse_future_events(events: Sequence[ViewEvent], max_ahead_s: float) -> Non
 @router.post(
     "/events",
     response_model=EventsOut,
-    dependencies=[Authorized],
+    dependencies=[EventsAuthorized],
     responses={
         202: {"model": EventsOut, "description": "Produced to Kafka (kafka mode)"},
         **error_responses(400, 401, 403, 413, 422, 503),

@@ -29,6 +29,7 @@ from serving.api.schemas import (
     ProductId,
     ProductIn,
     ProductOut,
+    ProductsOut,
     ProductUpsertOut,
     SessionId,
     SimilarOut,
@@ -93,6 +94,37 @@ def _product_out(product_id: str, served: ServedModel) -> ProductOut | None:
         available=bool(state.available[row]),
         trained=row < catalog.n_trained,
         model_version=served.version,
+    )
+
+
+#: Products one GET /v1/products may ask for (a strip, a page of results).
+MAX_LOOKUP = 100
+
+
+@router.get(
+    "",
+    response_model=ProductsOut,
+    responses=error_responses(422),
+    summary="What the served model knows about several products (e.g. a strip's titles)",
+)
+async def products(
+    served: ServedDep,
+    product_id: Annotated[
+        list[ProductId],
+        Query(
+            min_length=1,
+            max_length=MAX_LOOKUP,
+            description=f"Repeat for each product (at most {MAX_LOOKUP}). {PRODUCT_ID_DOC}",
+        ),
+    ],
+) -> ProductsOut:
+    """Known products in the order asked; unknown ones are listed apart (no 404), so a page
+    can render what exists."""
+    found = {p: _product_out(p, served) for p in dict.fromkeys(product_id)}
+    return ProductsOut(
+        model_version=served.version,
+        products=[out for out in found.values() if out is not None],
+        unknown=[p for p, out in found.items() if out is None],
     )
 
 

@@ -101,6 +101,14 @@ class ProductOut(BaseModel):
     model_version: str
 
 
+class ProductsOut(BaseModel):
+    """Several products, as GET /v1/products/{id} describes each."""
+
+    model_version: str
+    products: list[ProductOut]
+    unknown: list[str] = Field(description="Ids asked for that the model does not know.")
+
+
 class ProductUpsertOut(ProductOut):
     created: bool = Field(description="The product was new to the model (cold-start vector).")
 

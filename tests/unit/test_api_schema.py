@@ -18,6 +18,7 @@ from tests.api_support import AUTH, api_settings, write_bundle
 
 OPERATIONS = [
     ("GET", "/v1/recommendations"),
+    ("GET", "/v1/products"),
     ("GET", "/v1/products/{product_id}/similar"),
     ("GET", "/v1/products/{product_id}"),
     ("PUT", "/v1/products/{product_id}"),
@@ -49,7 +50,7 @@ def test_the_list_covers_every_operation(api_schema):
 #: A "negative" value of a repeated query parameter (``category=x`` where the schema says
 #: array) is indistinguishable on the wire from a valid one-element array, so schemathesis'
 #: negative_data_rejection check gives false alarms there; every other check still runs.
-REPEATED_QUERY = {("GET", "/v1/recommendations")}
+REPEATED_QUERY = {("GET", "/v1/recommendations"), ("GET", "/v1/products")}
 #: An event's time is bounded by the server's clock (events more than NOWREC_MAX_EVENT_AHEAD_S
 #: ahead are refused) and its text must be a real ISO-8601 instant: neither is static JSON
 #: Schema, so a schema-valid ``ts`` may still be refused there (with a 422 that says why);
