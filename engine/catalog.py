@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.corpus import NO_CATEGORY
+from engine.categories import NO_CATEGORY
 from engine.errors import ConfigError, DataError, UnknownItemError
 
 

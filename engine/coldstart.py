@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from engine.catalog import ColdVectors, ProductMetadata
-from engine.corpus import NO_CATEGORY
+from engine.categories import NO_CATEGORY
 from engine.errors import ConfigError
 
 _WORD = re.compile(r"[a-z0-9]+")

@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.categories import NO_CATEGORY
 from engine.errors import DataError
-
-NO_CATEGORY = -1
-"""Category index of an item whose category is unknown."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """RecommenderModel: everything the recommender needs, built in batch, loaded by serving.
 
-The batch pipeline calls :meth:`RecommenderModel.build` (statistics and indexes from the
-training sessions and the trained vectors) and :meth:`write` into a bundle; the service calls
-:meth:`load`. No trainer is imported here.
+The batch pipeline builds one with :func:`engine.build.build_model` (statistics and indexes
+from the training sessions and the trained vectors) and writes it into a bundle with
+:func:`engine.build.write_model`; the service calls :meth:`RecommenderModel.load`. Neither the
+builder nor the trainer (nor scipy) is imported here: this module is what serving needs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from engine.bundle import Bundle, BundleWriter
+from engine.bundle import Bundle
 from engine.bundle_checks import BundleArrays
 from engine.catalog import (
     Catalog,
@@ -24,7 +25,6 @@ from engine.catalog import (
     require_description,
 )
 from engine.coldstart import ColdStart, ColdStartParams
-from engine.corpus import NO_CATEGORY, SessionCorpus
 from engine.covisitation import CoVisitation, CoVisitationParams, SparseRows
 from engine.errors import BundleError, ConfigError, IncompatibleBundleError
 from engine.index import ExactIndex, HnswIndex, HnswParams
@@ -89,20 +89,6 @@ ITEM_COLUMNS = {
     "title": pa.string(),
     "available": pa.bool_(),
 }
-
-
-def _metadata_table(item_ids, categories, counts, metadata) -> pa.Table:
-    meta = [metadata.get(i) or ProductMetadata() for i in item_ids]
-    columns = {
-        "item_id": item_ids,
-        "category_id": categories,
-        "count": counts,
-        "brand": [m.brand for m in meta],
-        "price": [m.price for m in meta],
-        "title": [m.title for m in meta],
-        "available": [m.available for m in meta],
-    }
-    return pa.table({k: pa.array(v, ITEM_COLUMNS[k]) for k, v in columns.items()})
 
 
 def _declared_shape(arrays: BundleArrays, spec: dict, n_table: int) -> dict[str, int]:
@@ -225,100 +211,7 @@ class RecommenderModel:
             params=params.cold_start,
         )
 
-    # ------------------------------------------------------------------ build / IO
-    @classmethod
-    def build(
-        cls,
-        corpus: SessionCorpus,
-        vectors: ItemVectors,
-        metadata: dict[str, ProductMetadata] | None = None,
-        params: ModelParams | None = None,
-        threads: int = 0,
-        indexes: bool = True,
-    ) -> RecommenderModel:
-        """Statistics and indexes from the training sessions and trained vectors.
-
-        ``indexes=False`` skips the HNSW graphs (a model for exact search only, e.g. the
-        validation model the batch pipeline learns the ranker with).
-        """
-        params = params or ModelParams()
-        if list(map(str, vectors.item_ids)) != list(map(str, corpus.item_ids)):
-            raise BundleError("vectors and corpus must share one vocabulary, in the same order")
-        categories = [
-            None if c == NO_CATEGORY else str(corpus.category_names[c])
-            for c in corpus.item_categories
-        ]
-        catalog = Catalog(list(map(str, corpus.item_ids)), categories, metadata)
-        return cls(
-            catalog=catalog,
-            vectors=vectors,
-            counts=corpus.item_counts,
-            covisitation=CoVisitation.build(corpus, params.covisitation),
-            session_knn=SessionKnn.build(corpus, params.session_knn),
-            next_index=HnswIndex.build(vectors.output, "ip", params.hnsw, threads)
-            if indexes
-            else None,
-            similar_index=HnswIndex.build(vectors.input, "cosine", params.hnsw, threads)
-            if indexes
-            else None,
-            params=params,
-        )
-
-    def write(self, w: BundleWriter) -> None:
-        """Write every part of the model into a bundle being written."""
-        state = self.catalog.state
-        n = self.catalog.n_trained
-        meta = {state.item_ids[r]: state.metadata_of(r) for r in range(n) if state.metadata_of(r)}
-        categories = [self.catalog.category_of(r) for r in range(n)]
-        w.add_table("items", _metadata_table(state.item_ids, categories, self.counts, meta))
-        w.add_array("vectors_input", self.vectors.input)
-        w.add_array("vectors_output", self.vectors.output)
-        kn = self.session_knn
-        w.add_array("sessions_indptr", kn.indptr)
-        w.add_array("sessions_indices", kn.indices)
-        w.add_array("knn_inv_ptr", kn.inv_ptr)
-        w.add_array("knn_inv_sessions", kn.inv_sessions)
-        w.add_array("knn_inv_positions", kn.inv_positions)
-        for name in ("related", "successors"):
-            part = getattr(self.covisitation, name)
-            w.add_array(f"{name}_indptr", part.indptr)
-            w.add_array(f"{name}_indices", part.indices)
-            w.add_array(f"{name}_weights", part.weights)
-        self._write_new_products(w)
-        w.add_json(
-            MODEL_FILE,
-            {
-                # what loading checks every array against (engine/bundle_checks.py)
-                "shape": {
-                    "items": n,
-                    "dim": self.vectors.dim,
-                    "sessions": kn.n_sessions,
-                    "cold_items": self.catalog.n_rows - n,
-                },
-                "params": self.params.to_dict(),
-                "next_index": self.next_index.save(w.path_for("hnsw_next.bin")),
-                "similar_index": self.similar_index.save(w.path_for("hnsw_similar.bin")),
-            },
-        )
-
-    def _write_new_products(self, w: BundleWriter) -> None:
-        """Products with metadata and no views, and their cold-start vectors."""
-        new = self.catalog.new_products()
-        if not new:
-            return
-        ids = [i for i, _, _ in new]
-        w.add_table(
-            "cold_items",
-            _metadata_table(ids, [m.category for _, m, _ in new], [0] * len(ids),
-                            {i: m for i, m, _ in new}),
-        )  # fmt: skip
-        w.add_array("cold_vectors_input", np.stack([c.input for _, _, c in new]))
-        w.add_array("cold_vectors_output", np.stack([c.output for _, _, c in new]))
-        lengths = [len(c.neighbours) for _, _, c in new]
-        w.add_array("cold_neighbours_indptr", np.concatenate([[0], np.cumsum(lengths)]))
-        w.add_array("cold_neighbours_rows", np.concatenate([c.neighbours for _, _, c in new]))
-        w.add_array("cold_neighbours_weights", np.concatenate([c.weights for _, _, c in new]))
-
+    # ------------------------------------------------------------------ IO
     def add_cold_products(self, products: list[tuple[str, ProductMetadata]]) -> int:
         """Give products with no views cold-start vectors (batch); returns how many were new."""
         state = self.catalog.state

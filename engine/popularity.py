@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.corpus import NO_CATEGORY
+from engine.categories import NO_CATEGORY
 
 
 def popularity_scores(counts: np.ndarray) -> np.ndarray:

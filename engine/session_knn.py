@@ -1,8 +1,8 @@
 """Session neighbourhood (STAN / V-SKNN style): items from past sessions similar to this one.
 
-Built in the batch pipeline from the training sessions: an inverted index item -> sessions
-that contain it, most recent first (session order is time order), with the item's last
-position in each. At request time the current session's items vote for past sessions
+Built in the batch pipeline from the training sessions (engine/build/session_index.py): an
+inverted index item -> sessions that contain it, most recent first (session order is time
+order), with the item's last position in each. At request time the current session's items vote for past sessions
 (recent session items count more), the ``k`` most similar sessions are kept, and their items
 are scored by similarity and by their distance to the shared item in the neighbour session.
 Work per request is bounded by ``sample`` sessions per session item.
@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 import numba as nb
 import numpy as np
 
-from engine.corpus import SessionCorpus
 from engine.errors import ConfigError
 
 
@@ -56,35 +55,6 @@ class SessionKnnParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@nb.njit(cache=True)
-def _build_inverted(indptr, indices, n_items):
-    n_sessions = len(indptr) - 1
-    # last position of each item in each session, sessions newest first per item
-    counts = np.zeros(n_items + 1, np.int64)
-    seen = np.full(n_items, -1, np.int64)
-    for s in range(n_sessions):
-        for p in range(indptr[s], indptr[s + 1]):
-            it = indices[p]
-            if seen[it] != s:
-                seen[it] = s
-                counts[it + 1] += 1
-    ptr = np.cumsum(counts)
-    fill = ptr[:-1].copy()
-    sess = np.empty(ptr[-1], np.int32)
-    pos = np.empty(ptr[-1], np.int32)
-    seen[:] = -1
-    for s in range(n_sessions - 1, -1, -1):  # newest first
-        o = indptr[s]
-        for p in range(indptr[s + 1] - 1, o - 1, -1):  # last occurrence first
-            it = indices[p]
-            if seen[it] != s:
-                seen[it] = s
-                sess[fill[it]] = s
-                pos[fill[it]] = p - o
-                fill[it] += 1
-    return ptr, sess, pos
 
 
 @nb.njit(cache=True)
@@ -161,11 +131,6 @@ class SessionKnn:
     inv_sessions: np.ndarray
     inv_positions: np.ndarray
     params: SessionKnnParams
-
-    @classmethod
-    def build(cls, corpus: SessionCorpus, params: SessionKnnParams | None = None) -> SessionKnn:
-        ptr, sess, pos = _build_inverted(corpus.indptr, corpus.indices, corpus.n_items)
-        return cls(corpus.indptr, corpus.indices, ptr, sess, pos, params or SessionKnnParams())
 
     @property
     def n_sessions(self) -> int:

@@ -21,7 +21,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from engine.corpus import NO_CATEGORY, SessionCorpus
+from engine.categories import NO_CATEGORY
+from engine.corpus import SessionCorpus
 from engine.errors import DataError, SchemaError
 from engine.ids import ID_RULE
 from pipelines.ids import examples, invalid_ids

@@ -50,7 +50,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from engine.corpus import NO_CATEGORY, SessionCorpus
+from engine.categories import NO_CATEGORY
+from engine.corpus import SessionCorpus
 from engine.errors import ConfigError, DataError
 from engine.ids import ID_RULE
 from pipelines.holdout import newest_count

@@ -29,6 +29,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from engine.build import build_model, write_model
 from engine.bundle import LATEST, Bundle, BundleWriter
 from engine.catalog import ProductMetadata
 from engine.errors import BundleError, ConfigError, DataError, PublishRefusedError
@@ -212,7 +213,7 @@ def train(job: TrainJob) -> TrainResult:
     stage = _ranker_and_holdout(job, c, corpus, metadata, data.held_out, notes)
     log.info("building co-visitation, session neighbourhood and HNSW indexes")
     build_started = time.perf_counter()
-    model = RecommenderModel.build(corpus, vectors, metadata, stage.params, threads=c.threads)
+    model = build_model(corpus, vectors, metadata, stage.params, threads=c.threads)
     if data.catalogue is not None:
         cold = model.add_cold_products(_products_without_views(data.catalogue))
         if cold:
@@ -300,7 +301,7 @@ def _ranker_and_holdout(job, config, corpus, metadata, held_out, notes) -> _Stag
         log.info("held-out evaluation: training a model on the %d sessions before the newest %d",
                  trained_on, held)  # fmt: skip
         train_part = corpus.subset_sessions(np.arange(n) < trained_on)
-        model = RecommenderModel.build(
+        model = build_model(
             train_part, make_trainer(config).fit(train_part), metadata, params,
             threads=config.threads,
         )  # fmt: skip
@@ -351,9 +352,7 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata, held:
     )  # fmt: skip
     vectors = make_trainer(config).fit(split.train)
     # with HNSW, as served: the ranker learns on the candidates the service will see
-    model = RecommenderModel.build(
-        split.train, vectors, metadata, job.params, threads=config.threads
-    )
+    model = build_model(split.train, vectors, metadata, job.params, threads=config.threads)
     started = time.perf_counter()
     features = candidate_features(SessionRecommender(model), split)
     ranking, report = fit_ranker(
@@ -446,7 +445,7 @@ def _write(job, model: RecommenderModel, catalogue, manifest, make_latest: bool)
     created_root = not root.exists()
     try:
         with BundleWriter(root, version=job.version) as writer:
-            model.write(writer)
+            write_model(model, writer)
             if catalogue is not None:
                 writer.add_table("catalogue", catalogue)
             writer.update_manifest(**manifest)

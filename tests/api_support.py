@@ -19,10 +19,11 @@ import numpy as np
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from engine.build import build_model, write_model
 from engine.bundle import BundleWriter, switch_latest
 from engine.catalog import ProductMetadata
 from engine.corpus import SessionCorpus
-from engine.model import ModelParams, RecommenderModel
+from engine.model import ModelParams
 from engine.prod2vec import Prod2VecConfig, make_trainer
 from serving.app import create_app
 from serving.model_manager import artifacts_path
@@ -50,7 +51,7 @@ def _parse(item: str) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=4)
-def build_model(naming: Callable[[int, int], str] = synthetic_id, seed: int = 0):
+def synthetic_model(naming: Callable[[int, int], str] = synthetic_id, seed: int = 0):
     """A small trained model of the synthetic shop (cached; the callers only write it)."""
     sessions, item_category = category_sessions(seed=seed)
     rename = {item: naming(*_parse(item)) for item in item_category}
@@ -71,7 +72,7 @@ def build_model(naming: Callable[[int, int], str] = synthetic_id, seed: int = 0)
         )
         for item in item_category
     }
-    return RecommenderModel.build(corpus, vectors, meta, ModelParams(), threads=1)
+    return build_model(corpus, vectors, meta, ModelParams(), threads=1)
 
 
 def write_bundle(
@@ -82,9 +83,9 @@ def write_bundle(
     make_latest: bool = True,
 ) -> Path:
     """Write the small model as bundle ``version`` under ``root`` (and point latest at it)."""
-    model = build_model(naming)
+    model = synthetic_model(naming)
     with BundleWriter(root, version=version) as w:
-        model.write(w)
+        write_model(model, w)
         w.update_manifest(source={"kind": "synthetic"})
         return w.commit(make_latest=make_latest)
 

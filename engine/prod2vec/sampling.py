@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from engine.corpus import NO_CATEGORY
+from engine.categories import NO_CATEGORY
 from engine.errors import DataError
 from engine.prod2vec.rng import below, low32, next_u64, stream_seed
 

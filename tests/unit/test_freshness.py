@@ -10,6 +10,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
+from engine.build import build_model, write_model
 from engine.bundle import Bundle, BundleWriter
 from engine.catalog import ProductMetadata
 from engine.errors import ConfigError
@@ -41,7 +42,7 @@ def fresh_model(**ranking) -> RecommenderModel:
         for i in corpus.item_ids
     }  # fmt: skip
     params = ModelParams().replace(ranking=RankerParams(**ranking))
-    return RecommenderModel.build(corpus, vectors, meta, params, threads=1)
+    return build_model(corpus, vectors, meta, params, threads=1)
 
 
 def pages_of(model: RecommenderModel, category: str) -> list[str]:
@@ -155,7 +156,7 @@ def test_out_of_range_freshness_parameters_are_refused(values):
 def test_the_boost_is_stored_in_the_bundle_and_older_bundles_get_the_default(tmp_path):
     model = fresh_model(freshness_boost=1.25, fresh_candidates=2)
     with BundleWriter(tmp_path, version="v1") as w:
-        model.write(w)
+        write_model(model, w)
         w.commit()
     loaded = RecommenderModel.load(Bundle.load(tmp_path / "v1"))
     assert loaded.params.ranking.freshness_boost == 1.25

@@ -3,6 +3,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.build import build_model, write_model
 from engine.bundle import Bundle, BundleWriter
 from engine.catalog import ProductMetadata
 from engine.errors import ConfigError, UnknownItemError
@@ -22,7 +23,7 @@ def model():
         str(i): ProductMetadata(category=f"cat{str(i)[1]}", brand=f"b{hash(i) % 3}", price=10.0)
         for i in corpus.item_ids
     }
-    return RecommenderModel.build(corpus, vectors, meta, ModelParams(), threads=1)
+    return build_model(corpus, vectors, meta, ModelParams(), threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_exact_and_hnsw_agree_on_small_catalogue(model):
 
 def test_bundle_round_trip_preserves_results(model, tmp_path):
     with BundleWriter(tmp_path) as w:
-        model.write(w)
+        write_model(model, w)
         w.commit()
     loaded = RecommenderModel.load(Bundle.load(tmp_path))
     a, b = SessionRecommender(model), SessionRecommender(loaded)

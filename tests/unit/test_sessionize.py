@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from engine.corpus import NO_CATEGORY
+from engine.categories import NO_CATEGORY
 from engine.errors import ConfigError, DataError, SchemaError
 from pipelines.schema import ColumnMapping
 from pipelines.sessionize import SessionizeConfig, sessionize
