@@ -80,7 +80,7 @@ class SessionReader:
                 if self._failing:
                     self._failing = False
                     log.warning("session store %s answers again", self.store.backend)
-        return SessionRead([SessionEvent(e.product_id, e.ts, e.event_type) for e in stored])
+        return SessionRead(stored)
 
     def _failed(self, exc: Exception) -> None:
         self.metrics.store_errors.labels(self.store.backend).inc()

@@ -5,14 +5,13 @@
 
 from __future__ import annotations
 
-from serving.session_store.base import AppendResult, SessionEvent, SessionStore
+from serving.session_store.base import AppendResult, SessionStore
 from serving.session_store.memory import MemorySessionStore
 from serving.settings import Settings
 
 __all__ = [
     "AppendResult",
     "MemorySessionStore",
-    "SessionEvent",
     "SessionStore",
     "make_session_store",
 ]

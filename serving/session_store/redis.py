@@ -25,10 +25,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from engine.errors import ConfigError, StoreUnavailableError
+from engine.session import SessionEvent
 from serving.events import ViewEvent
 from serving.session_store.base import (
     AppendResult,
-    SessionEvent,
     SessionStore,
     check_limits,
     group_by_session,
