@@ -21,13 +21,12 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from engine.categories import NO_CATEGORY
+from engine.categories import index_categories
 from engine.corpus import SessionCorpus
 from engine.errors import DataError, SchemaError
 from engine.ids import ID_RULE
 from pipelines.ids import examples, invalid_ids
 from pipelines.schema import _kind, quote_ident
-from pipelines.sessionize import sort_ids
 
 log = logging.getLogger(__name__)
 
@@ -307,14 +306,11 @@ def join_items(
             "no item has a category (no category column in the events, none in the "
             "product metadata)"
         )
-    names = sort_ids({c for c in cats if c is not None})
-    index = {c: k for k, c in enumerate(names)}
+    categories = index_categories(cats)
     corpus = replace(
         corpus,
-        item_categories=np.array(
-            [NO_CATEGORY if c is None else index[c] for c in cats], dtype=np.int32
-        ),
-        category_names=np.array(names, dtype=object),
+        item_categories=categories.codes,
+        category_names=np.array(categories.names, dtype=object),
     )
     table = pa.table(
         {

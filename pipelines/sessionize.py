@@ -50,7 +50,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from engine.categories import NO_CATEGORY
+from engine.categories import index_categories
 from engine.corpus import SessionCorpus
 from engine.errors import ConfigError, DataError
 from engine.ids import ID_RULE
@@ -622,24 +622,19 @@ def _build(tables: _Tables, final: str, report: SessionizeReport) -> Sessions:
     np.cumsum(np.asarray(lengths, dtype=np.int64), out=indptr[1:])
 
     item_ids = np.array(items.column("item_id").to_pylist(), dtype=object)
-    cats = items.column("category_id").to_pylist()
-    names = sort_ids({c for c in cats if c is not None})
-    cat_index = {c: k for k, c in enumerate(names)}
-    item_categories = np.array(
-        [NO_CATEGORY if c is None else cat_index[c] for c in cats], dtype=np.int32
-    )
+    categories = index_categories(items.column("category_id").to_pylist())
     corpus = SessionCorpus(
         item_ids=item_ids,
         item_counts=np.asarray(items.column("count").to_numpy(), dtype=np.int64),
-        item_categories=item_categories,
-        category_names=np.array(names, dtype=object),
+        item_categories=categories.codes,
+        category_names=np.array(categories.names, dtype=object),
         indptr=indptr,
         indices=np.asarray(indices, dtype=np.int32),
     )
     report.sessions = corpus.n_sessions
     report.events = corpus.n_tokens
     report.items = corpus.n_items
-    report.categories = len(names)
+    report.categories = len(categories.names)
     tables.session_numbers = sess
     return Sessions(corpus=corpus, items=items, report=report)
 
@@ -655,12 +650,3 @@ def _raw_newest(tables: _Tables, raw: str, share: float) -> list[list[str]]:
         [first],
     ).to_arrow_table()
     return rows.column("views").to_pylist()
-
-
-def sort_ids(ids) -> list[str]:
-    """Ids sorted numerically when they all are integers, else as text (stable, readable)."""
-    ids = list(ids)
-    try:
-        return sorted(ids, key=int)
-    except ValueError:
-        return sorted(ids)
