@@ -20,7 +20,7 @@ from scipy.optimize import minimize
 
 from engine.corpus import SessionCorpus
 from engine.errors import ConfigError, DataError
-from engine.metrics import hit_rate_and_mrr
+from engine.metrics import hit_rate_and_mrr, rank_of
 from engine.progress import progress as report_progress
 from engine.ranking import FEATURES, RankerParams
 from engine.recommender import SessionRecommender
@@ -158,8 +158,7 @@ def _ranks(offsets: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> np.nd
     """1-based rank of each labelled candidate within its pair (ties count against it)."""
     ranks = np.full(len(labels), np.iinfo(np.int64).max)
     for q in np.flatnonzero(labels >= 0):
-        s = scores[offsets[q] : offsets[q + 1]]
-        ranks[q] = 1 + int((s > s[labels[q]]).sum()) + int((s[: labels[q]] == s[labels[q]]).sum())
+        ranks[q] = rank_of(scores[offsets[q] : offsets[q + 1]], labels[q])
     return ranks
 
 
