@@ -13,7 +13,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from engine.bundle import Bundle
 from engine.bundle_checks import BundleArrays
@@ -28,6 +27,7 @@ from engine.coldstart import ColdStart, ColdStartParams
 from engine.covisitation import CoVisitation, CoVisitationParams, SparseRows
 from engine.errors import BundleError, ConfigError, IncompatibleBundleError
 from engine.index import ExactIndex, HnswIndex, HnswParams
+from engine.item_table import checked_items
 from engine.popularity import popularity_scores, recent_counts, top_by_category
 from engine.ranking import RankerParams
 from engine.session import SessionWeights, WeighedSession
@@ -79,18 +79,6 @@ class ModelParams:
         return ModelParams(**{**{k: getattr(self, k) for k in self.__dataclass_fields__}, **parts})
 
 
-#: Columns of the item tables (``items``, ``cold_items``) in a bundle.
-ITEM_COLUMNS = {
-    "item_id": pa.string(),
-    "category_id": pa.string(),
-    "count": pa.int64(),
-    "brand": pa.string(),
-    "price": pa.float64(),
-    "title": pa.string(),
-    "available": pa.bool_(),
-}
-
-
 def _declared_shape(arrays: BundleArrays, spec: dict, n_table: int) -> dict[str, int]:
     """The counts every array is checked against: model.json's ``shape`` (derived from the
     arrays for bundles written before it was recorded), which must agree with the item table
@@ -121,22 +109,6 @@ def _declared_shape(arrays: BundleArrays, spec: dict, n_table: int) -> dict[str,
     return {k: shape[k] for k in keys}
 
 
-def _checked_items(arrays: BundleArrays, name: str) -> dict[str, list]:
-    """Item table ``name`` as columns, typed, with unique ids and non-negative counts."""
-    table = arrays.bundle.table(name)
-    what = f"{name}.parquet"
-    for column, kind in ITEM_COLUMNS.items():
-        if column not in table.column_names or table.schema.field(column).type != kind:
-            arrays.fail(what, f"lacks the {kind} column {column!r}")
-    items = table.select(list(ITEM_COLUMNS)).to_pydict()
-    ids = items["item_id"]
-    if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
-        arrays.fail(what, "has empty, non-text or repeated item ids")
-    if not all(isinstance(c, int) and c >= 0 for c in items["count"]):
-        arrays.fail(what, "has missing or negative counts")
-    return items
-
-
 def _cold_products(
     arrays: BundleArrays, shape: dict[str, int]
 ) -> list[tuple[str, ProductMetadata, ColdVectors]]:
@@ -144,7 +116,7 @@ def _cold_products(
     m, n, dim = shape["cold_items"], shape["items"], shape["dim"]
     if m == 0:
         return []
-    t = _checked_items(arrays, "cold_items")
+    t = checked_items(arrays, "cold_items")
     if len(t["item_id"]) != m:
         arrays.fail("cold_items.parquet", f"has {len(t['item_id'])} rows, expected {m}")
     vin = arrays.finite("cold_vectors_input", (m, dim))
@@ -249,7 +221,7 @@ class RecommenderModel:
             raise
         except (BundleError, ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
             arrays.fail(MODEL_FILE + ".json", f"does not describe a servable model ({exc})")
-        items = _checked_items(arrays, "items")
+        items = checked_items(arrays, "items")
         ids = items["item_id"]
         metadata = dict(zip(ids, ProductMetadata.from_columns(items), strict=True))
         catalog = Catalog(

@@ -54,6 +54,7 @@ from engine.categories import index_categories
 from engine.corpus import SessionCorpus
 from engine.errors import ConfigError, DataError
 from engine.ids import ID_RULE
+from engine.item_table import ITEM_COLUMNS
 from pipelines.holdout import newest_count
 from pipelines.ids import examples, invalid_ids
 from pipelines.schema import TS_UNITS, ColumnMapping, _kind, canonical_select
@@ -611,7 +612,7 @@ def _build(tables: _Tables, final: str, report: SessionizeReport) -> Sessions:
         f"SELECT item_id, category_id, count FROM {vocab} ORDER BY idx"
     ).to_arrow_table()
     items = items.cast(
-        pa.schema([("item_id", pa.string()), ("category_id", pa.string()), ("count", pa.int64())])
+        pa.schema([(c, ITEM_COLUMNS[c]) for c in ("item_id", "category_id", "count")])
     )
     lengths = con.execute(f"SELECT len FROM {sess} ORDER BY sno").fetchnumpy()["len"]
     indices = con.execute(

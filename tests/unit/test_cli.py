@@ -18,12 +18,13 @@ import pytest
 
 from engine.bundle import Bundle
 from engine.errors import DataError
+from engine.item_table import ITEM_SCHEMA
 from engine.model import RecommenderModel
 from engine.ranking import RankerParams
 from pipelines import train as train_module
 from pipelines.cli import build_parser, main, source_kind, train_job_from_args
 from pipelines.demo_shop import demo_shop_exists
-from pipelines.metadata import CATALOGUE_SCHEMA, ITEM_SCHEMA
+from pipelines.metadata import CATALOGUE_SCHEMA
 from tests.fixtures_shop import FAST, TINY_DATA
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ import pytest
 
 from engine.categories import NO_CATEGORY
 from engine.errors import DataError, SchemaError
-from pipelines.metadata import ITEM_SCHEMA, MetadataMapping, join_items, read_metadata
+from engine.item_table import ITEM_SCHEMA
+from pipelines.metadata import MetadataMapping, join_items, read_metadata
 from pipelines.sessionize import sessionize
 
 
