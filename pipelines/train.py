@@ -253,7 +253,7 @@ def train(job: TrainJob) -> TrainResult:
             ),
         },
     }
-    bundle_dir, published = _write_and_publish(job, model, catalogue, manifest)
+    bundle_dir, published = _write_and_publish(job, model, manifest)
     seconds = time.perf_counter() - started
     log.info(
         "trained %d items x %d dims on %d sessions in %.1f s -> %s%s%s",
@@ -422,12 +422,12 @@ def check_publish(guards: PublishGuards, manifest: dict, root: Path) -> tuple[Ve
     return verdict, version
 
 
-def _write_and_publish(job, model: RecommenderModel, catalogue, manifest) -> tuple[Path, bool]:
+def _write_and_publish(job, model: RecommenderModel, manifest) -> tuple[Path, bool]:
     """Write the bundle; move ``latest`` to it when asked and the guards pass (or forced)."""
     root = Path(job.out)
     verdict, current = check_publish(job.guards, manifest, root)
     move = job.publish and (verdict.ok or job.force)
-    bundle_dir = _write(job, model, catalogue, manifest, make_latest=move)
+    bundle_dir = _write(job, model, manifest, make_latest=move)
     if not verdict.ok:
         if job.force and job.publish:
             log.warning("published despite the guards (--force): %s", "; ".join(verdict.refusals))
@@ -440,14 +440,12 @@ def _write_and_publish(job, model: RecommenderModel, catalogue, manifest) -> tup
     return bundle_dir, move
 
 
-def _write(job, model: RecommenderModel, catalogue, manifest, make_latest: bool) -> Path:
+def _write(job, model: RecommenderModel, manifest, make_latest: bool) -> Path:
     root = Path(job.out)
     created_root = not root.exists()
     try:
         with BundleWriter(root, version=job.version) as writer:
-            write_model(model, writer)
-            if catalogue is not None:
-                writer.add_table("catalogue", catalogue)
+            write_model(model, writer)  # products without views are its cold items
             writer.update_manifest(**manifest)
             return writer.commit(make_latest=make_latest)
     except BaseException:

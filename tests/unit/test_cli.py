@@ -24,7 +24,6 @@ from engine.ranking import RankerParams
 from pipelines import train as train_module
 from pipelines.cli import build_parser, main, source_kind, train_job_from_args
 from pipelines.demo_shop import demo_shop_exists
-from pipelines.metadata import CATALOGUE_SCHEMA
 from tests.fixtures_shop import FAST, TINY_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -389,7 +388,6 @@ def test_train_writes_a_complete_bundle_and_evaluate_reads_it(tmp_path, capsys, 
     m = bundle.manifest
     for name in (
         "items.parquet",
-        "catalogue.parquet",
         "vectors_input.npy",
         "vectors_output.npy",
         "sessions_indptr.npy",
@@ -401,8 +399,12 @@ def test_train_writes_a_complete_bundle_and_evaluate_reads_it(tmp_path, capsys, 
     vin, vout = bundle.array("vectors_input"), bundle.array("vectors_output")
     assert vin.shape == vout.shape == (items.num_rows, 8)
     assert np.isfinite(vin).all() and np.abs(vout).sum() > 0
-    assert bundle.table("catalogue").schema == CATALOGUE_SCHEMA
-    assert bundle.table("catalogue").num_rows == 300
+    # every product of the catalogue is in the bundle: with views in items, the others (cold
+    # start) in cold_items; no copy of the catalogue that nothing reads
+    assert m["counts"]["catalogue_products"] == 300 and not bundle.has("catalogue.parquet")
+    cold = bundle.table("cold_items") if bundle.has("cold_items.parquet") else None
+    cold_ids = set(cold.column("item_id").to_pylist()) if cold is not None else set()
+    assert not cold_ids & set(items.column("item_id").to_pylist())
     indptr, indices = bundle.array("sessions_indptr"), bundle.array("sessions_indices")
     assert indptr[-1] == len(indices) and indices.max() < items.num_rows
     # item counts in the table are the views in the stored sessions
