@@ -48,7 +48,7 @@ from engine.errors import (
 from serving.events import MAX_EVENT_BYTES, ViewEvent, clamp_future, decode
 from serving.metrics import LiveMetrics, default_metrics
 from serving.session_store import SessionStore, make_session_store
-from serving.settings import Settings, get_settings
+from serving.settings import Settings, describe_invalid, get_settings
 
 log = logging.getLogger("nowrec.consumer")
 
@@ -498,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = get_settings()
     except ValidationError as exc:
-        log.error("invalid NOWREC_* settings: %s", exc)
+        log.error("invalid NOWREC_* settings: %s", describe_invalid(exc))
         return 2
     logging.getLogger().setLevel(settings.log_level.upper())
     try:

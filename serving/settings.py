@@ -9,10 +9,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from engine.ranking import MAX_FRESHNESS_BOOST
+from serving.validation_errors import describe_errors, summary
 
 _TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
 
@@ -414,6 +415,17 @@ class Settings(BaseSettings):
             "bootstrap_timeout_ms": self.kafka_request_timeout_ms,
             "reconnect_backoff_max_ms": 1000,
         }
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """What is wrong with the environment's settings, by variable (values never shown: some
+    are secrets)."""
+    problems = describe_errors(
+        exc.errors(include_url=False),
+        lambda loc: "NOWREC_" + "_".join(str(p) for p in loc).upper(),
+        show_input=False,
+    )
+    return summary(problems, most=len(problems))
 
 
 @lru_cache(maxsize=1)

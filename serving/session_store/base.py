@@ -22,7 +22,7 @@ from engine.errors import ConfigError, StoreUnavailableError
 from engine.session import SessionEvent
 from serving.events import ViewEvent
 
-#: Separator of the member's parts: never in an event id (serving.events.ID_CHARSET) nor an
+#: Separator of the member's parts: never in an event id (engine.ids.EVENT_ID_CHARSET) nor an
 #: event type; the product id comes last, so it may hold one (the split stops before it).
 MEMBER_SEP = "|"
 

@@ -77,7 +77,7 @@ def test_consumer_process_refuses_bad_settings_with_a_clear_message():
     )
     assert done.returncode == 2
     assert "invalid NOWREC_* settings" in done.stderr
-    assert "store_backend" in done.stderr
+    assert "NOWREC_STORE_BACKEND: Input should be 'memory' or 'redis'" in done.stderr
 
 
 def test_consumer_help_answers_without_connecting():
