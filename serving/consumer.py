@@ -39,12 +39,8 @@ from kafka.errors import (
 from kafka.structs import OffsetAndMetadata
 from pydantic import ValidationError
 
-from engine.errors import (
-    BrokerUnavailableError,
-    EngineError,
-    MalformedEventError,
-    StoreUnavailableError,
-)
+from engine.errors import EngineError
+from serving.errors import BrokerUnavailableError, MalformedEventError, StoreUnavailableError
 from serving.events import MAX_EVENT_BYTES, ViewEvent, clamp_future, decode
 from serving.metrics import LiveMetrics, default_metrics
 from serving.session_store import SessionStore, make_session_store

@@ -20,7 +20,7 @@ One JSON object per event, for example::
 - Unknown fields are refused (a typo such as ``productId`` names itself in the error).
 
 :func:`decode` turns raw bytes into a :class:`ViewEvent` or raises
-:class:`~engine.errors.MalformedEventError` saying which field is wrong and how to fix it.
+:class:`~serving.errors.MalformedEventError` saying which field is wrong and how to fix it.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from pydantic import (
     model_validator,
 )
 
-from engine.errors import MalformedEventError
 from engine.ids import (
     EVENT_ID_PATTERN,
     ID_PATTERN,
@@ -51,6 +50,7 @@ from engine.ids import (
     MAX_ID_CHARS,
     check_id,
 )
+from serving.errors import MalformedEventError
 from serving.validation_errors import describe_errors, summary
 
 SCHEMA_VERSION = 1

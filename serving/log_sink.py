@@ -26,7 +26,7 @@ from pathlib import Path
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
-from engine.errors import MalformedEventError
+from serving.errors import MalformedEventError
 from serving.events import OUTCOME_TYPES, decode
 from serving.log_sinks import JsonLinesFiles
 from serving.settings import Settings, get_settings

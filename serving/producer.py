@@ -17,7 +17,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.producer.future import RecordMetadata
 
-from engine.errors import BrokerUnavailableError
+from serving.errors import BrokerUnavailableError
 from serving.events import ViewEvent, encode
 from serving.settings import Settings
 

@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.errors import ConfigError, StoreUnavailableError
+from engine.errors import ConfigError
 from engine.session import SessionEvent
+from serving.errors import StoreUnavailableError
 from serving.metrics import LiveMetrics
 from serving.session_store import SessionStore
 

@@ -22,7 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
-from engine.errors import BrokerUnavailableError, MalformedUpdateError
+from serving.errors import BrokerUnavailableError, MalformedUpdateError
 from serving.producer import EventProducer
 from serving.product_updates.record import MAX_RECORD_BYTES, ProductUpdate, decode, encode
 from serving.settings import Settings

@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Self
 
-from engine.errors import ConfigError, StoreUnavailableError
+from engine.errors import ConfigError
 from engine.session import SessionEvent
+from serving.errors import StoreUnavailableError
 from serving.events import ViewEvent
 
 #: Separator of the member's parts: never in an event id (engine.ids.EVENT_ID_CHARSET) nor an

@@ -12,7 +12,7 @@ times faster, because redis-py spends most of a pipeline's time packing each com
 keys, so on Redis Cluster the key prefix needs a hash tag (``{nowrec}:session:``).
 
 Socket timeouts are short, a timed-out call is not retried, and every Redis failure becomes
-:class:`~engine.errors.StoreUnavailableError`, so the API can degrade instead of hanging.
+:class:`~serving.errors.StoreUnavailableError`, so the API can degrade instead of hanging.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from engine.errors import ConfigError, StoreUnavailableError
+from engine.errors import ConfigError
 from engine.session import SessionEvent
+from serving.errors import StoreUnavailableError
 from serving.events import ViewEvent
 from serving.session_store.base import (
     AppendResult,

@@ -12,7 +12,6 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from engine.errors import BrokerUnavailableError
 from engine.session import SessionEvent
 from serving.consumer import (
     HEADER_ERROR,
@@ -21,6 +20,7 @@ from serving.consumer import (
     HEADER_TRUNCATED,
     SessionEventConsumer,
 )
+from serving.errors import BrokerUnavailableError
 from serving.events import ViewEvent
 from serving.metrics import LiveMetrics
 from serving.producer import EventProducer

@@ -7,7 +7,7 @@ import time
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from engine.errors import BrokerUnavailableError
+from serving.errors import BrokerUnavailableError
 from serving.events import ViewEvent, decode
 from serving.producer import EventProducer
 from tests.fixtures_kafka import free_port, unique_name

@@ -7,7 +7,8 @@ import time
 import pytest
 import redis
 
-from engine.errors import ConfigError, StoreUnavailableError
+from engine.errors import ConfigError
+from serving.errors import StoreUnavailableError
 from serving.session_store import make_session_store
 from serving.session_store.redis import RedisSessionStore
 from serving.settings import Settings

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.errors import DataError, MalformedEventError
+from engine.errors import DataError
+from serving.errors import MalformedEventError
 from serving.events import (
     MAX_EVENT_BYTES,
     ViewEvent,
