@@ -194,9 +194,6 @@ class Catalog:
         c = int(self.state.categories[row])
         return None if c == NO_CATEGORY else self.state.category_names[c]
 
-    def metadata_of(self, row: int) -> ProductMetadata | None:
-        return self.state.metadata_of(row)
-
     def upsert(
         self,
         item_id: str,

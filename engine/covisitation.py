@@ -65,10 +65,6 @@ class SparseRows:
     indices: np.ndarray
     weights: np.ndarray
 
-    def row(self, r: int) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = self.indptr[r], self.indptr[r + 1]
-        return self.indices[lo:hi], self.weights[lo:hi]
-
 
 @dataclass(frozen=True)
 class CoVisitation:
@@ -77,11 +73,3 @@ class CoVisitation:
     related: SparseRows
     successors: SparseRows
     params: CoVisitationParams
-
-    @property
-    def n_items(self) -> int:
-        return len(self.related.indptr) - 1
-
-    def neighbours(self, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """(item rows, weights) related to ``row``, strongest first."""
-        return self.related.row(row)

@@ -323,12 +323,6 @@ class RecommenderModel:
     def popularity_of(self, rows: np.ndarray) -> np.ndarray:
         return self._per_trained(self.popularity, rows)
 
-    def log_popularity_of(self, rows: np.ndarray) -> np.ndarray:
-        return self._per_trained(self.log_popularity, rows)
-
-    def log_recent_popularity_of(self, rows: np.ndarray) -> np.ndarray:
-        return self._per_trained(self.log_recent_popularity, rows)
-
     def add_product(self, item_id: str, meta: ProductMetadata) -> tuple[int, bool]:
         """Add or update a product; a new one gets a cold-start vector at once.
 

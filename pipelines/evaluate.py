@@ -93,10 +93,6 @@ class EvaluationResult:
         d[f"mrr@{self.k}"] = d.pop("mrr")
         return d
 
-    @property
-    def hits(self) -> int:
-        return round(self.hit_rate * self.pairs)
-
     def line(self) -> str:
         shares = ", ".join(f"{k} {v:.1%}" for k, v in sorted(self.strategies.items()))
         return (

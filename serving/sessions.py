@@ -60,11 +60,6 @@ class SessionReader:
         self._failing = False
         self._lock = threading.Lock()
 
-    @property
-    def failing(self) -> bool:
-        """The last store call failed (requests answer degraded)."""
-        return self._failing
-
     def recent(self, session_id: str | None) -> SessionRead:
         """The session's recent events; no events (degraded) when the store cannot answer."""
         if session_id is None:

@@ -180,10 +180,6 @@ class CategoryNegativeSampler:
     def n_category_tables(self) -> int:
         return self.n_tables - 1
 
-    def table_items(self, table: int) -> np.ndarray:
-        """Item indices that table ``table`` can yield (0 = global)."""
-        return self.items[self.offsets[table] : self.offsets[table + 1]]
-
     def draw(self, table: int, size: int, seed: int = 0) -> np.ndarray:
         """``size`` draws from table ``table`` with the kernel's own draw code (tests, examples)."""
         start = self.offsets[table]
