@@ -28,6 +28,7 @@ from engine.covisitation import CoVisitation, CoVisitationParams, SparseRows
 from engine.errors import BundleError, ConfigError, IncompatibleBundleError
 from engine.index import ExactIndex, HnswIndex, HnswParams
 from engine.item_table import checked_items
+from engine.kernel_arrays import model_arrays
 from engine.popularity import popularity_scores, recent_counts, top_by_category
 from engine.ranking import RankerParams
 from engine.session import SessionWeights, WeighedSession
@@ -168,6 +169,7 @@ class RecommenderModel:
             self.popularity, state.categories[: catalog.n_trained]
         )
         self.popular_rows = self.popular.astype(np.int64)
+        self.kernel = model_arrays(self)  #: what the request kernel reads, grouped once
         self.no_vectors = np.empty((0, vectors.dim), np.float32)
         n = catalog.n_trained
         meta = [state.metadata_of(r) or ProductMetadata() for r in range(n)]

@@ -111,6 +111,13 @@ class SessionRecommender:
         self.exact = exact
         self.ranking = ranking or model.params.ranking
         self._weights = self.ranking.weight_vector
+        rp = self.ranking
+        self._kernel_ranking = (
+            rp.repeat_decay,
+            rp.related_candidates,
+            rp.neighbour_candidates,
+            rp.min_candidates,
+        )
         self.embedding_searches = 0  #: requests that searched the HNSW index (a statistic)
         self._scratch = ScratchPool(model.catalog.max_rows, model.session_knn.n_sessions)
 
@@ -228,8 +235,6 @@ class SessionRecommender:
         """
         m = self.model
         rp = self.ranking
-        kp = m.session_knn.params
-        sc = self._scratch.get()
         warm, recency, decayed = self._warm_rows(ws, trained, state)
         newest, share = self._newest_warm(ws, state)
         session_vec = m.session_vector(ws, state)
@@ -242,19 +247,11 @@ class SessionRecommender:
             self.embedding_searches += 1
             fetch = min(rp.embedding_candidates, m.next_index_ef)
             found, _ = self._search(m.next_index, m.next_exact, session_vec, fetch, state, "ip")
-        suc, kn = m.covisitation.successors, m.session_knn
         new_vout = state.new_vectors_out if state.new_vectors_out is not None else m.no_vectors
         return candidate_features(
-            ws.rows, warm, recency, decayed, newest, share,
-            np.asarray(rows, dtype=np.int64), rp.repeat_decay, found, fresh,
-            rel.indptr, rel.indices, rel.weights, suc.indptr, suc.indices, suc.weights,
-            kn.indptr, kn.indices, kn.inv_ptr, kn.inv_sessions, kn.inv_positions, kp.sample,
-            kp.k, kp.distance_decay, kp.backward_weight, kp.length_norm, kp.idf_power,
-            kp.recency_sessions, rp.related_candidates, rp.neighbour_candidates,
-            m.popular_rows, rp.min_candidates, state.categories, m.log_popularity,
-            m.log_recent_popularity, m.catalog.n_trained, m.vectors.output, new_vout,
-            session_vec.astype(np.float32), sc.signals, sc.touched, sc.mark, sc.cand,
-            sc.session_sim, sc.session_shared, sc.session_touched,
+            m.kernel, self._scratch.get().kernel, ws.rows, warm, recency, decayed, newest,
+            share, np.asarray(rows, dtype=np.int64), found, fresh, state.categories, new_vout,
+            session_vec.astype(np.float32), self._kernel_ranking,
         )  # fmt: skip
 
     def fresh_candidates(self, ws: WeighedSession, state) -> np.ndarray:

@@ -58,17 +58,31 @@ class SessionKnnParams:
 
 
 @nb.njit(cache=True)
-def session_knn_scores(
-    rows, weights, indptr, indices, inv_ptr, inv_sess, inv_pos,
-    sample, k, distance_decay, backward_weight, length_norm, idf_power, recency_sessions,
-    sim, last_shared, touched_sessions, out, touched, n_touched,
-):  # fmt: skip
+def session_knn_scores(m, sc, rows, weights, out, touched, n_touched):
     """Add neighbour-session scores into ``out``; return the new ``n_touched``.
 
-    ``rows``/``weights``: unique session items, newest first, and their weights. ``sim``,
-    ``last_shared`` (-1 = untouched), ``touched_sessions``: per-thread scratch of size
-    n_sessions, left as found. ``touched``: rows of ``out`` made non-zero are listed there.
+    ``m``: the model's arrays (engine/kernel_arrays.py's ModelArrays: the sessions, their
+    inverted index and the ``kn_*`` parameters); ``sc``: the thread's scratch
+    (ScratchArrays), whose ``session_sim``, ``session_shared`` (-1 = untouched) and
+    ``session_touched`` (of size n_sessions) are left as found. ``rows``/``weights``: unique
+    session items, newest first, and their weights. ``touched``: rows of ``out`` made
+    non-zero are listed there.
     """
+    indptr, indices, inv_ptr, inv_sess, inv_pos = (
+        m.kn_ptr,
+        m.kn_idx,
+        m.inv_ptr,
+        m.inv_sess,
+        m.inv_pos,
+    )
+    sample, k, distance_decay, backward_weight = (
+        m.kn_sample,
+        m.kn_k,
+        m.kn_distance_decay,
+        m.kn_backward,
+    )
+    length_norm, idf_power, recency_sessions = m.kn_length_norm, m.kn_idf, m.kn_recency
+    sim, last_shared, touched_sessions = sc.session_sim, sc.session_shared, sc.session_touched
     nt = 0
     n_sessions = len(indptr) - 1
     for a in range(len(rows)):
