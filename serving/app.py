@@ -161,7 +161,6 @@ def create_app(
     routers = [recommendations.router, products.router, events.router, sessions.router]
     routers += [admin.router, health.router]
     routers += [health.metrics_router] if settings.metrics_port is None else []
-    routers += [health.ceiling_router] if settings.bench_ceiling_route else []
     for router in routers:
         app.include_router(router)
     # every route with its methods, for the Allow header of OPTIONS and 405 answers

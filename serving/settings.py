@@ -344,11 +344,6 @@ class Settings(BaseSettings):
         description="Concurrent connections uvicorn accepts; beyond it it answers 503.",
     )
     access_log: bool = Field(default=False, description="Log every request (uvicorn).")
-    bench_ceiling_route: bool = Field(
-        default=False,
-        description="Adds a hidden GET /_bench/ceiling answering a constant list (the "
-        "framework's ceiling measured by benchmarks/serve_load.py).",
-    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level of the service."
     )
