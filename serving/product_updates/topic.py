@@ -158,7 +158,7 @@ class TopicProductLog:
 
     @staticmethod
     def _at_end(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> bool:
-        # The high watermark comes with every fetch response (see serving/consumer.py on why
+        # The high watermark comes with every fetch response (see serving/consumer/loop.py on why
         # not end_offsets()); unknown until the first fetch of a partition has answered.
         for tp in partitions:
             end = consumer.highwater(tp)
