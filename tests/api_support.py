@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -136,19 +135,6 @@ def api_client(artifacts: Path, **overrides) -> Iterator[TestClient]:
         app = create_app(api_settings(artifacts, **overrides), registry=CollectorRegistry())
         with TestClient(app) as client:
             yield client
-
-
-def wait_until(predicate: Callable[[], object], what: str, timeout_s: float = 30.0) -> object:
-    """Poll ``predicate`` until it returns something true (a guard against hangs, not a
-    speed assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def metric_value(text: str, sample: str) -> float:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures_kafka import free_port, terminate, wait_for_port
+from tests.process_support import free_port, spawn, terminate, wait_for_port
 
 
 def redis_server_binary() -> str | None:
@@ -63,29 +63,12 @@ class RedisServer:
     def start(self, timeout_s: float = 10.0) -> RedisServer:
         """Start the process and wait until it accepts connections."""
         log = self.work_dir / "redis.log"
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--dir",
-                str(self.work_dir),
-                "--logfile",
-                str(log),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        self.process = spawn(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--daemonize", "no", "--dir", str(self.work_dir),
+             "--logfile", str(log)],
+            None,
+        )  # fmt: skip
         try:
             wait_for_port(self.port, timeout_s, self.process)
         except (RuntimeError, TimeoutError) as exc:

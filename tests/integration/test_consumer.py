@@ -6,7 +6,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -28,18 +28,11 @@ from serving.session_store import MemorySessionStore, SessionStore
 from serving.session_store.redis import RedisSessionStore
 from serving.settings import Settings
 from tests.fixtures_kafka import TansuBroker, unique_name
+from tests.process_support import wait_until
 
 pytestmark = pytest.mark.integration
 
 T0 = 1_700_000_000.0
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def settings_for(broker: TansuBroker, topic: str, **overrides) -> Settings:

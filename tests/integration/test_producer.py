@@ -10,7 +10,8 @@ from kafka import KafkaConsumer, TopicPartition
 from serving.errors import BrokerUnavailableError
 from serving.events import ViewEvent, decode
 from serving.producer import EventProducer
-from tests.fixtures_kafka import free_port, unique_name
+from tests.fixtures_kafka import unique_name
+from tests.process_support import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from serving.settings import Settings, get_settings
-from tests.fixtures_kafka import free_port
+from tests.process_support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
