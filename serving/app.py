@@ -65,6 +65,7 @@ def check_settings(settings: Settings) -> None:
                 f"that are not all whitespace (got {len(token)} characters); generate one with "
                 "`openssl rand -hex 32`"
             )
+    settings.check_clients(kafka=settings.uses_kafka)
     root = artifacts_path(settings.artifacts)
     if settings.experiments_file:  # every problem of the file, before anything starts
         read_config(Path(settings.experiments_file), lambda v: (root / v / MANIFEST).is_file())

@@ -123,6 +123,21 @@ def stop_process(process: subprocess.Popen) -> int:
     return terminate(process, grace_s=20)
 
 
+def consumer_refusal(env: dict[str, str]) -> str:
+    """Run ``python -m serving.consumer`` with ``env`` (over this environment; Kafka on a port
+    nobody listens on, no metrics port) until it exits, which it must do with status 2 (a
+    setting refused at start) and no traceback; returns its log."""
+    base = {"NOWREC_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+            "NOWREC_CONSUMER_METRICS_PORT": "0"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "serving.consumer"],
+        cwd=ROOT, env=os.environ | base | env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    return done.stderr
+
+
 def is_ready(http: httpx.Client, process: subprocess.Popen, log: Path) -> bool:
     """Whether the API process answers /readyz with 200 (it must still be running)."""
     assert process.poll() is None, _tail(log)

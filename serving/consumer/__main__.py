@@ -20,8 +20,9 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from engine.errors import EngineError
+from engine.errors import ConfigError, EngineError
 from serving.consumer.loop import SessionEventConsumer
+from serving.errors import StoreUnavailableError
 from serving.session_store import make_session_store
 from serving.settings import Settings, describe_invalid, get_settings
 
@@ -64,10 +65,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.getLogger().setLevel(settings.log_level.upper())
     try:
+        settings.kafka_client_options()
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    try:
         store = make_session_store(settings)
     except (EngineError, ValueError) as exc:
         log.error("cannot set up the %s session store: %s", settings.store_backend, exc)
         return 2
+    try:
+        store.ping()
+    except ConfigError as exc:  # e.g. a refused password: waiting cannot help
+        log.error("the %s session store refuses this consumer: %s", store.backend, exc)
+        store.close()
+        return 2
+    except StoreUnavailableError as exc:  # down for now: the loop waits for it
+        log.warning("the %s session store does not answer yet: %s", store.backend, exc)
     consumer = SessionEventConsumer(store, settings)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: consumer.stop())

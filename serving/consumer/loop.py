@@ -401,7 +401,7 @@ class SessionEventConsumer:
         if self._dead_letters is None:
             s = self.settings
             self._dead_letters = KafkaProducer(
-                bootstrap_servers=s.bootstrap_servers(),
+                **s.kafka_client_options(),
                 client_id=f"nowrec-dead-letters-{s.kafka_group_id}",
                 acks="all",
                 enable_idempotence=False,  # see serving/producer.py

@@ -64,7 +64,7 @@ class TopicProductLog:
         with self._producer_lock:
             if self._producer is None:
                 self._producer = EventProducer(
-                    self.settings.bootstrap_servers(),
+                    self.settings.kafka_client_options(),
                     self.topic,
                     timeout_s=self.settings.kafka_request_timeout_ms / 1000,
                     linger_ms=0,

@@ -23,7 +23,7 @@ def make_session_store(settings: Settings) -> SessionStore:
         from serving.session_store.redis import RedisSessionStore
 
         return RedisSessionStore.from_url(
-            settings.redis_url,
+            **settings.redis_client_options(),
             socket_timeout_s=settings.redis_socket_timeout_s,
             key_prefix=settings.redis_key_prefix,
             ttl_seconds=settings.session_ttl_s,

@@ -122,7 +122,7 @@ class SessionStore(abc.ABC):
         """``True`` when :meth:`ping` succeeds (for readiness probes)."""
         try:
             self.ping()
-        except StoreUnavailableError:
+        except (StoreUnavailableError, ConfigError):  # down, or refusing this client
             return False
         return True
 

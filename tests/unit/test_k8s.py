@@ -322,7 +322,15 @@ def test_the_api_and_consumer_settings_are_accepted(objects, overlay, clean_env)
                 clean_env.setenv(name, value)
         settings = Settings()  # the consumer's start-up check
         assert settings.store_backend == "redis"
+        if overlay == "prod":  # passwords only from a Secret, never from the ConfigMap
+            refs = {v["name"]: v.get("valueFrom", {}) for v in container.get("env", [])}
+            for name in ("NOWREC_KAFKA_SASL_PASSWORD", "NOWREC_REDIS_PASSWORD"):
+                assert "secretKeyRef" in refs.get(name, {}), f"{container['name']}: {name}"
         if container["name"] != "api":
+            try:
+                settings.check_clients(kafka=True)  # its Kafka and Redis settings connect
+            except EngineError as exc:
+                pytest.fail(f"{obj['metadata']['name']}: the consumer refuses them: {exc}")
             continue
         try:
             check_settings(settings)  # the API's own refusals
