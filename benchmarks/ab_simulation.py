@@ -37,7 +37,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from _bundles import bundle_or_build, demo_data  # noqa: E402
 from _common import ROOT  # noqa: E402
 
-from tests.fixtures_kafka import free_port, wait_for_port  # noqa: E402
+from tests.process_support import free_port, wait_for_port  # noqa: E402
 
 TOKEN = "ab-simulation-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

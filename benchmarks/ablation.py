@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 from _common import ROOT  # noqa: F401  (puts the project on sys.path)
+from engine.build import build_model
 from support.corpora import diginetica_dir, missing_diginetica
 
 from engine.model import ModelParams, RecommenderModel
@@ -80,7 +81,7 @@ class Models:
 def build_models(corpus, split, metadata, config: Prod2VecConfig) -> Models:
     def build(c):
         vectors = make_trainer(config, progress=False).fit(c)
-        return RecommenderModel.build(c, vectors, metadata, ModelParams(), threads=config.threads)
+        return build_model(c, vectors, metadata, ModelParams(), threads=config.threads)
 
     return Models(build(split.train), build(corpus))
 

@@ -29,7 +29,7 @@ from _common import ROOT  # noqa: F401  (puts the project on sys.path)
 from support.corpora import SHARED_CANDIDATES
 
 from engine.bundle import Bundle
-from engine.metrics import hit_rate_and_mrr
+from engine.metrics import hit_rate_and_mrr, rank_in_top
 from engine.model import RecommenderModel
 from engine.prod2vec import Prod2VecConfig
 from engine.recommender import SessionRecommender
@@ -79,8 +79,7 @@ def peer_scores(prefixes, targets, lists, k: int) -> dict[str, tuple[float, floa
                 if target == prefix[-1]:
                     continue
                 recs = [r for r in recs if r not in set(prefix)]
-            top = recs[:k]
-            ranks.append(top.index(target) + 1 if target in top else k + 1)
+            ranks.append(rank_in_top(recs, target, k))
         hr, mrr = hit_rate_and_mrr(np.asarray(ranks), k)
         out[protocol] = (hr, mrr, len(ranks))
     return out

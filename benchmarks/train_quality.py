@@ -3,7 +3,7 @@
 All variants train on the Diginetica train events with the same dimension, window, epochs and
 total negatives per pair (default: dim 100, window 3, 10 epochs, 10 negatives), then rank ALL
 items for each of the 60,858 test prefixes with input-output scoring
-(:func:`engine.scoring.next_item_ranks`: recency-weighted mean of the prefix's input vectors,
+(``next_item_ranks`` of benchmarks/support/vector_scoring.py: recency-weighted mean of the prefix's input vectors,
 weights linear in position by default, dotted with every output vector; pessimistic ties) and
 report HR@k and MRR@k.
 
@@ -42,10 +42,10 @@ from support.corpora import (  # noqa: E402
     missing_diginetica,
     require_diginetica,
 )
+from support.vector_scoring import DEFAULT_RECENCY, next_item_ranks  # noqa: E402
 
 from engine.metrics import hit_rate_and_mrr  # noqa: E402
 from engine.prod2vec import Prod2VecConfig, make_trainer  # noqa: E402
-from engine.scoring import DEFAULT_RECENCY, next_item_ranks  # noqa: E402
 
 VARIANTS = "gensim,ours:0,ours:1,ours:5,gensim-tuned,ours-tuned:0,ours-tuned:1"
 

@@ -1,6 +1,7 @@
 """The candidate stage and the ranking features of one request, in one compiled call.
 
-Python prepares the session (rows, weights) and the HNSW neighbours; this kernel runs the
+Python prepares the session (rows, weights) and the HNSW neighbours; this kernel, given the
+model's arrays and the thread's scratch buffers grouped once (engine/kernel_arrays.py), runs the
 generators (co-visitation, session neighbourhood, successors of the newest item, repeats),
 keeps the strongest candidates of each, computes the features of engine/ranking.py's
 ``FEATURES`` for them and clears its scratch buffers. One call instead of dozens of small
@@ -31,16 +32,18 @@ N_FEATURES = len(FEATURES)
 @nb.njit(cache=True)
 def _fill_features(
     cand, n_cand, buf, session_rows, categories, log_pop, log_pop_recent, n_trained,
-    vout, new_vout, session_vec, out,
+    vout, new_vout, session_vec, c, out,
 ):  # fmt: skip
+    """Row ``a`` of ``out``: the features of candidate ``cand[a]``, each in its column
+    ``c.<name>`` (engine/kernel_arrays.py's FEATURE_COLUMNS, from FEATURES)."""
     max_rel = 0.0
     max_nb = 0.0
     for a in range(n_cand):
-        c = cand[a]
-        if buf[RELATED, c] > max_rel:
-            max_rel = buf[RELATED, c]
-        if buf[NEIGHBOURS, c] > max_nb:
-            max_nb = buf[NEIGHBOURS, c]
+        r = cand[a]
+        if buf[RELATED, r] > max_rel:
+            max_rel = buf[RELATED, r]
+        if buf[NEIGHBOURS, r] > max_nb:
+            max_nb = buf[NEIGHBOURS, r]
     if max_rel <= 0:
         max_rel = 1.0
     if max_nb <= 0:
@@ -53,21 +56,21 @@ def _fill_features(
             n_valid += 1
     dim = len(session_vec)
     for a in range(n_cand):
-        c = cand[a]
-        rel_raw = buf[RELATED, c]
-        nb_raw = buf[NEIGHBOURS, c]
+        r = cand[a]
+        rel_raw = buf[RELATED, r]
+        nb_raw = buf[NEIGHBOURS, r]
         rel = rel_raw / max_rel
         nbs = nb_raw / max_nb
-        rep = buf[REPEATS, c]
-        succ = buf[SUCCESSORS, c]
+        rep = buf[REPEATS, r]
+        succ = buf[SUCCESSORS, r]
         emb = 0.0
-        if c < n_trained:
+        if r < n_trained:
             for d in range(dim):
-                emb += vout[c, d] * session_vec[d]
+                emb += vout[r, d] * session_vec[d]
         else:
             for d in range(dim):
-                emb += new_vout[c - n_trained, d] * session_vec[d]
-        cat = categories[c]
+                emb += new_vout[r - n_trained, d] * session_vec[d]
+        cat = categories[r]
         share = 0.0
         if cat >= 0 and n_valid > 0:
             same = 0
@@ -76,83 +79,59 @@ def _fill_features(
                     same += 1
             share = same / n_valid
         f = out[a]
-        f[0] = rel
-        f[1] = nbs
-        f[2] = rep
-        f[3] = emb
-        f[4] = log_pop[c] if c < n_trained else 0.0
-        f[5] = log_pop_recent[c] if c < n_trained else 0.0
-        f[6] = 1.0 if c == newest else 0.0
-        f[7] = 1.0 if (cat == last_cat and last_cat >= 0) else 0.0
-        f[8] = share
-        f[9] = np.log(rel + 1e-3)
-        f[10] = np.log(nbs + 1e-3)
-        f[11] = succ
-        f[12] = np.log(succ + 1e-3)
-        f[13] = 1.0 if rep > 0 else 0.0
-        f[14] = np.log(rel_raw + 1e-4)
-        f[15] = np.log(nb_raw + 1e-2)
+        f[c.related] = rel
+        f[c.neighbours] = nbs
+        f[c.repeat] = rep
+        f[c.embedding] = emb
+        f[c.log_popularity] = log_pop[r] if r < n_trained else 0.0
+        f[c.log_recent_popularity] = log_pop_recent[r] if r < n_trained else 0.0
+        f[c.is_last] = 1.0 if r == newest else 0.0
+        f[c.same_category_as_last] = 1.0 if (cat == last_cat and last_cat >= 0) else 0.0
+        f[c.category_share] = share
+        f[c.log_related] = np.log(rel + 1e-3)
+        f[c.log_neighbours] = np.log(nbs + 1e-3)
+        f[c.successor] = succ
+        f[c.log_successor] = np.log(succ + 1e-3)
+        f[c.in_session] = 1.0 if rep > 0 else 0.0
+        f[c.log_related_raw] = np.log(rel_raw + 1e-4)
+        f[c.log_neighbours_raw] = np.log(nb_raw + 1e-2)
 
 
 @nb.njit(cache=True)
 def candidate_features(
-    session_rows, warm_rows, warm_recency, warm_decayed, newest_rows, newest_share,
-    occurrences, repeat_decay, found, fresh,
-    rel_ptr, rel_idx, rel_w, suc_ptr, suc_idx, suc_w,
-    kn_ptr, kn_idx, inv_ptr, inv_sess, inv_pos, kn_sample, kn_k, kn_distance_decay,
-    kn_backward, kn_length_norm, kn_idf, kn_recency,
-    related_n, neighbour_n, popular, min_candidates,
-    categories, log_pop, log_pop_recent, n_trained, vout, new_vout, session_vec,
-    buf, touched, mark, cand, sim, shared, sessions_touched,
+    m, sc, session_rows, warm_rows, warm_recency, warm_decayed, newest_rows, newest_share,
+    occurrences, found, fresh, categories, new_vout, session_vec, ranking,
 ):  # fmt: skip
     """Candidates (rows) and their feature matrix; see the module docstring.
 
-    ``session_rows``: distinct session rows, newest first. ``warm_*``: the trained rows standing
-    for them (new products replaced by their warm neighbours), with co-visitation (recency) and
-    session-kNN (decayed) weights. ``newest_*``: rows whose successors count, and their shares.
-    ``occurrences``: every session event's row, oldest first (for ``repeat``). ``found``: HNSW
-    neighbours of the session vector. ``fresh``: products without views to explore (the
-    freshness boost), always candidates. The scratch buffers are left as found.
+    ``m``: the model's arrays (engine/kernel_arrays.py's ModelArrays); ``sc``: this thread's
+    scratch buffers (ScratchArrays), left as found. ``session_rows``: distinct session rows,
+    newest first. ``warm_*``: the trained rows standing for them (new products replaced by
+    their warm neighbours), with co-visitation (recency) and session-kNN (decayed) weights.
+    ``newest_*``: rows whose successors count, and their shares. ``occurrences``: every
+    session event's row, oldest first (for ``repeat``). ``found``: HNSW neighbours of the
+    session vector. ``fresh``: products without views to explore (the freshness boost),
+    always candidates. ``categories``, ``new_vout``: the catalogue state's category per row
+    and vectors of products added since training. ``ranking``: (repeat decay, related,
+    neighbour and minimum candidate counts) of the ranker in use.
     """
+    repeat_decay, related_n, neighbour_n, min_candidates = ranking
+    buf, touched, mark, cand = sc.signals, sc.touched, sc.mark, sc.cand
     n_rel = 0
     n_nb = 0
     n_suc = 0
     if len(warm_rows):
         n_rel = add_rows(
-            rel_ptr, rel_idx, rel_w, warm_rows, warm_recency, buf[RELATED], touched[RELATED], 0
-        )
+            m.rel_ptr, m.rel_idx, m.rel_w, warm_rows, warm_recency, buf[RELATED],
+            touched[RELATED], 0,
+        )  # fmt: skip
         n_nb = session_knn_scores(
-            warm_rows,
-            warm_decayed,
-            kn_ptr,
-            kn_idx,
-            inv_ptr,
-            inv_sess,
-            inv_pos,
-            kn_sample,
-            kn_k,
-            kn_distance_decay,
-            kn_backward,
-            kn_length_norm,
-            kn_idf,
-            kn_recency,
-            sim,
-            shared,
-            sessions_touched,
-            buf[NEIGHBOURS],
-            touched[NEIGHBOURS],
-            0,
+            m, sc, warm_rows, warm_decayed, buf[NEIGHBOURS], touched[NEIGHBOURS], 0
         )
         n_suc = add_rows(
-            suc_ptr,
-            suc_idx,
-            suc_w,
-            newest_rows,
-            newest_share,
-            buf[SUCCESSORS],
-            touched[SUCCESSORS],
-            0,
-        )
+            m.suc_ptr, m.suc_idx, m.suc_w, newest_rows, newest_share, buf[SUCCESSORS],
+            touched[SUCCESSORS], 0,
+        )  # fmt: skip
     n_occ = len(occurrences)
     rep_w = np.empty(n_occ, np.float32)
     for i in range(n_occ):
@@ -164,23 +143,14 @@ def candidate_features(
     nc = take_top(buf[NEIGHBOURS], touched[NEIGHBOURS], n_nb, neighbour_n, mark, cand, nc)
     nc = add_candidates(found, mark, cand, nc, len(mark))
     nc = add_candidates(fresh, mark, cand, nc, len(mark))
-    nc = add_candidates(popular, mark, cand, nc, min_candidates + len(session_rows))
+    nc = add_candidates(m.popular, mark, cand, nc, min_candidates + len(session_rows))
 
-    features = np.empty((nc, N_FEATURES), np.float32)
+    # NaN until written: a feature of the table that the kernel does not fill shows
+    features = np.full((nc, len(m.columns)), np.nan, np.float32)
     _fill_features(
-        cand,
-        nc,
-        buf,
-        session_rows,
-        categories,
-        log_pop,
-        log_pop_recent,
-        n_trained,
-        vout,
-        new_vout,
-        session_vec,
-        features,
-    )
+        cand, nc, buf, session_rows, categories, m.log_pop, m.log_pop_recent, m.n_trained,
+        m.vout, new_vout, session_vec, m.columns, features,
+    )  # fmt: skip
     out = cand[:nc].astype(np.int64)
     # clear the scratch for the next request
     for a in range(n_rel):

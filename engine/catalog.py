@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.corpus import NO_CATEGORY
+from engine.categories import NO_CATEGORY, index_categories
 from engine.errors import ConfigError, DataError, UnknownItemError
 
 
@@ -164,11 +164,7 @@ class Catalog:
         metadata: Mapping[str, ProductMetadata] | None = None,
         capacity: int = 100_000,
     ) -> None:
-        names = sorted({c for c in categories if c is not None})
-        cat_index = {c: k for k, c in enumerate(names)}
-        cats = np.array(
-            [NO_CATEGORY if c is None else cat_index[c] for c in categories], dtype=np.int32
-        )
+        cats, names, cat_index = index_categories(categories)
         ids = [str(i) for i in item_ids]
         index = {i: k for k, i in enumerate(ids)}
         meta = {index[str(i)]: m for i, m in (metadata or {}).items() if str(i) in index}
@@ -197,9 +193,6 @@ class Catalog:
     def category_of(self, row: int) -> str | None:
         c = int(self.state.categories[row])
         return None if c == NO_CATEGORY else self.state.category_names[c]
-
-    def metadata_of(self, row: int) -> ProductMetadata | None:
-        return self.state.metadata_of(row)
 
     def upsert(
         self,

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from engine.catalog import ColdVectors, ProductMetadata
-from engine.corpus import NO_CATEGORY
+from engine.categories import first_per_group, index_categories
 from engine.errors import ConfigError
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -77,21 +77,15 @@ class ColdStart:
         self.category_index = category_index
         self.popularity = popularity
         self.vectors_in, self.vectors_out = vectors_in, vectors_out
-        brand_names = sorted({b for b in brands if b})
-        self.brand_index = {b: k for k, b in enumerate(brand_names)}
-        self.brand_codes = np.array([self.brand_index.get(b, -1) if b else -1 for b in brands])
+        brand_codes, _, self.brand_index = index_categories([b or None for b in brands])
+        self.brand_codes = brand_codes
         with np.errstate(divide="ignore", invalid="ignore"):
             self.log_prices = np.where(prices > 0, np.log(prices), np.nan)
         self.titles = titles
         order = np.argsort(-popularity, kind="stable")
         self.pool_all = order[: p.pool]
-        cats = categories[order]
-        self.pool_by_category = {
-            int(c): order[cats == c][: p.pool] for c in np.unique(categories) if c != NO_CATEGORY
-        }
-        self.pool_by_brand = {
-            int(b): order[self.brand_codes[order] == b][: p.pool] for b in range(len(brand_names))
-        }
+        self.pool_by_category = first_per_group(order, categories, p.pool)
+        self.pool_by_brand = first_per_group(order, self.brand_codes, p.pool)
 
     def neighbours(self, meta: ProductMetadata) -> tuple[np.ndarray, np.ndarray]:
         """Warm rows most similar to ``meta`` and their similarity weights (> 0)."""

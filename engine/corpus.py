@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.categories import index_categories
 from engine.errors import DataError
-
-NO_CATEGORY = -1
-"""Category index of an item whose category is unknown."""
 
 
 @dataclass(frozen=True)
@@ -74,16 +72,14 @@ class SessionCorpus:
         item_ids = np.array(list(vocab), dtype=object)
         counts = np.bincount(np.asarray(flat, dtype=np.int64), minlength=len(vocab))
         item_category = item_category or {}
-        names = sorted({str(c) for c in item_category.values()})
-        cat_index = {c: k for k, c in enumerate(names)}
-        cats = np.array(
-            [cat_index.get(str(item_category.get(i)), NO_CATEGORY) for i in vocab], dtype=np.int32
+        categories = index_categories(
+            [None if item_category.get(i) is None else str(item_category[i]) for i in vocab]
         )
         return cls(
             item_ids=item_ids,
             item_counts=counts,
-            item_categories=cats,
-            category_names=np.array(names, dtype=object),
+            item_categories=categories.codes,
+            category_names=np.array(categories.names, dtype=object),
             indptr=np.asarray(indptr, dtype=np.int64),
             indices=np.asarray(flat, dtype=np.int32),
         )

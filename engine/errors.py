@@ -2,7 +2,8 @@
 
 Every error a user can cause derives from :class:`EngineError` and mixes in the builtin that
 fits (faust's habit), so callers may catch either ``EngineError`` or ``KeyError``/``ValueError``.
-Messages say what was wrong and what to do next.
+Messages say what was wrong and what to do next. Errors only the service raises (its stores,
+brokers, product log, live input) derive from these in serving/errors.py.
 """
 
 from __future__ import annotations
@@ -47,29 +48,3 @@ class BundleError(EngineError, RuntimeError):
 
 class IncompatibleBundleError(BundleError):
     """The bundle was written by a newer schema version than this code can read."""
-
-
-class MalformedEventError(DataError):
-    """A live event (Kafka message or API payload) is not valid JSON of the event schema."""
-
-
-class StoreUnavailableError(EngineError, ConnectionError):
-    """The session store (Redis) cannot be reached or timed out; callers degrade, not crash."""
-
-
-class BrokerUnavailableError(EngineError, ConnectionError):
-    """The event broker (Kafka) cannot be reached or did not acknowledge in time."""
-
-
-class ProductLogError(EngineError, OSError):
-    """The product update log (a local file) cannot be opened or written; an update that
-    raised this was not applied."""
-
-
-class MalformedUpdateError(DataError):
-    """A product update read back from the product log or topic is not valid JSON of its
-    schema; ``reason`` names the kind of fault (a label of a closed set, for metrics)."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason

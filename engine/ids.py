@@ -50,6 +50,12 @@ ID_RULE = (
 )
 """The policy in a few words, for error messages and API documentation."""
 
+# Event ids are opaque idempotency keys (derived ones are hex): a conservative ASCII charset
+# without "|", the separator of the stored member (serving/session_store/base.py).
+EVENT_ID_CHARSET = "ASCII letters, digits and . _ : @ = + / -"
+EVENT_ID_PATTERN = r"^[A-Za-z0-9._:@=+/-]+$"
+MAX_EVENT_ID_CHARS = 128
+
 _NEVER_RE = re.compile(f"[{_NEVER}]")
 _ID_RE = re.compile(ID_PATTERN)
 

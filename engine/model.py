@@ -1,8 +1,9 @@
 """RecommenderModel: everything the recommender needs, built in batch, loaded by serving.
 
-The batch pipeline calls :meth:`RecommenderModel.build` (statistics and indexes from the
-training sessions and the trained vectors) and :meth:`write` into a bundle; the service calls
-:meth:`load`. No trainer is imported here.
+The batch pipeline builds one with :func:`engine.build.build_model` (statistics and indexes
+from the training sessions and the trained vectors) and writes it into a bundle with
+:func:`engine.build.write_model`; the service calls :meth:`RecommenderModel.load`. Neither the
+builder nor the trainer (nor scipy) is imported here: this module is what serving needs.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from engine.bundle import Bundle, BundleWriter
+from engine.bundle import Bundle
 from engine.bundle_checks import BundleArrays
 from engine.catalog import (
     Catalog,
@@ -24,10 +24,11 @@ from engine.catalog import (
     require_description,
 )
 from engine.coldstart import ColdStart, ColdStartParams
-from engine.corpus import NO_CATEGORY, SessionCorpus
 from engine.covisitation import CoVisitation, CoVisitationParams, SparseRows
 from engine.errors import BundleError, ConfigError, IncompatibleBundleError
 from engine.index import ExactIndex, HnswIndex, HnswParams
+from engine.item_table import checked_items
+from engine.kernel_arrays import model_arrays
 from engine.popularity import popularity_scores, recent_counts, top_by_category
 from engine.ranking import RankerParams
 from engine.session import SessionWeights, WeighedSession
@@ -79,32 +80,6 @@ class ModelParams:
         return ModelParams(**{**{k: getattr(self, k) for k in self.__dataclass_fields__}, **parts})
 
 
-#: Columns of the item tables (``items``, ``cold_items``) in a bundle.
-ITEM_COLUMNS = {
-    "item_id": pa.string(),
-    "category_id": pa.string(),
-    "count": pa.int64(),
-    "brand": pa.string(),
-    "price": pa.float64(),
-    "title": pa.string(),
-    "available": pa.bool_(),
-}
-
-
-def _metadata_table(item_ids, categories, counts, metadata) -> pa.Table:
-    meta = [metadata.get(i) or ProductMetadata() for i in item_ids]
-    columns = {
-        "item_id": item_ids,
-        "category_id": categories,
-        "count": counts,
-        "brand": [m.brand for m in meta],
-        "price": [m.price for m in meta],
-        "title": [m.title for m in meta],
-        "available": [m.available for m in meta],
-    }
-    return pa.table({k: pa.array(v, ITEM_COLUMNS[k]) for k, v in columns.items()})
-
-
 def _declared_shape(arrays: BundleArrays, spec: dict, n_table: int) -> dict[str, int]:
     """The counts every array is checked against: model.json's ``shape`` (derived from the
     arrays for bundles written before it was recorded), which must agree with the item table
@@ -135,22 +110,6 @@ def _declared_shape(arrays: BundleArrays, spec: dict, n_table: int) -> dict[str,
     return {k: shape[k] for k in keys}
 
 
-def _checked_items(arrays: BundleArrays, name: str) -> dict[str, list]:
-    """Item table ``name`` as columns, typed, with unique ids and non-negative counts."""
-    table = arrays.bundle.table(name)
-    what = f"{name}.parquet"
-    for column, kind in ITEM_COLUMNS.items():
-        if column not in table.column_names or table.schema.field(column).type != kind:
-            arrays.fail(what, f"lacks the {kind} column {column!r}")
-    items = table.select(list(ITEM_COLUMNS)).to_pydict()
-    ids = items["item_id"]
-    if not all(isinstance(i, str) and i for i in ids) or len(set(ids)) != len(ids):
-        arrays.fail(what, "has empty, non-text or repeated item ids")
-    if not all(isinstance(c, int) and c >= 0 for c in items["count"]):
-        arrays.fail(what, "has missing or negative counts")
-    return items
-
-
 def _cold_products(
     arrays: BundleArrays, shape: dict[str, int]
 ) -> list[tuple[str, ProductMetadata, ColdVectors]]:
@@ -158,7 +117,7 @@ def _cold_products(
     m, n, dim = shape["cold_items"], shape["items"], shape["dim"]
     if m == 0:
         return []
-    t = _checked_items(arrays, "cold_items")
+    t = checked_items(arrays, "cold_items")
     if len(t["item_id"]) != m:
         arrays.fail("cold_items.parquet", f"has {len(t['item_id'])} rows, expected {m}")
     vin = arrays.finite("cold_vectors_input", (m, dim))
@@ -210,6 +169,7 @@ class RecommenderModel:
             self.popularity, state.categories[: catalog.n_trained]
         )
         self.popular_rows = self.popular.astype(np.int64)
+        self.kernel = model_arrays(self)  #: what the request kernel reads, grouped once
         self.no_vectors = np.empty((0, vectors.dim), np.float32)
         n = catalog.n_trained
         meta = [state.metadata_of(r) or ProductMetadata() for r in range(n)]
@@ -225,100 +185,7 @@ class RecommenderModel:
             params=params.cold_start,
         )
 
-    # ------------------------------------------------------------------ build / IO
-    @classmethod
-    def build(
-        cls,
-        corpus: SessionCorpus,
-        vectors: ItemVectors,
-        metadata: dict[str, ProductMetadata] | None = None,
-        params: ModelParams | None = None,
-        threads: int = 0,
-        indexes: bool = True,
-    ) -> RecommenderModel:
-        """Statistics and indexes from the training sessions and trained vectors.
-
-        ``indexes=False`` skips the HNSW graphs (a model for exact search only, e.g. the
-        validation model the batch pipeline learns the ranker with).
-        """
-        params = params or ModelParams()
-        if list(map(str, vectors.item_ids)) != list(map(str, corpus.item_ids)):
-            raise BundleError("vectors and corpus must share one vocabulary, in the same order")
-        categories = [
-            None if c == NO_CATEGORY else str(corpus.category_names[c])
-            for c in corpus.item_categories
-        ]
-        catalog = Catalog(list(map(str, corpus.item_ids)), categories, metadata)
-        return cls(
-            catalog=catalog,
-            vectors=vectors,
-            counts=corpus.item_counts,
-            covisitation=CoVisitation.build(corpus, params.covisitation),
-            session_knn=SessionKnn.build(corpus, params.session_knn),
-            next_index=HnswIndex.build(vectors.output, "ip", params.hnsw, threads)
-            if indexes
-            else None,
-            similar_index=HnswIndex.build(vectors.input, "cosine", params.hnsw, threads)
-            if indexes
-            else None,
-            params=params,
-        )
-
-    def write(self, w: BundleWriter) -> None:
-        """Write every part of the model into a bundle being written."""
-        state = self.catalog.state
-        n = self.catalog.n_trained
-        meta = {state.item_ids[r]: state.metadata_of(r) for r in range(n) if state.metadata_of(r)}
-        categories = [self.catalog.category_of(r) for r in range(n)]
-        w.add_table("items", _metadata_table(state.item_ids, categories, self.counts, meta))
-        w.add_array("vectors_input", self.vectors.input)
-        w.add_array("vectors_output", self.vectors.output)
-        kn = self.session_knn
-        w.add_array("sessions_indptr", kn.indptr)
-        w.add_array("sessions_indices", kn.indices)
-        w.add_array("knn_inv_ptr", kn.inv_ptr)
-        w.add_array("knn_inv_sessions", kn.inv_sessions)
-        w.add_array("knn_inv_positions", kn.inv_positions)
-        for name in ("related", "successors"):
-            part = getattr(self.covisitation, name)
-            w.add_array(f"{name}_indptr", part.indptr)
-            w.add_array(f"{name}_indices", part.indices)
-            w.add_array(f"{name}_weights", part.weights)
-        self._write_new_products(w)
-        w.add_json(
-            MODEL_FILE,
-            {
-                # what loading checks every array against (engine/bundle_checks.py)
-                "shape": {
-                    "items": n,
-                    "dim": self.vectors.dim,
-                    "sessions": kn.n_sessions,
-                    "cold_items": self.catalog.n_rows - n,
-                },
-                "params": self.params.to_dict(),
-                "next_index": self.next_index.save(w.path_for("hnsw_next.bin")),
-                "similar_index": self.similar_index.save(w.path_for("hnsw_similar.bin")),
-            },
-        )
-
-    def _write_new_products(self, w: BundleWriter) -> None:
-        """Products with metadata and no views, and their cold-start vectors."""
-        new = self.catalog.new_products()
-        if not new:
-            return
-        ids = [i for i, _, _ in new]
-        w.add_table(
-            "cold_items",
-            _metadata_table(ids, [m.category for _, m, _ in new], [0] * len(ids),
-                            {i: m for i, m, _ in new}),
-        )  # fmt: skip
-        w.add_array("cold_vectors_input", np.stack([c.input for _, _, c in new]))
-        w.add_array("cold_vectors_output", np.stack([c.output for _, _, c in new]))
-        lengths = [len(c.neighbours) for _, _, c in new]
-        w.add_array("cold_neighbours_indptr", np.concatenate([[0], np.cumsum(lengths)]))
-        w.add_array("cold_neighbours_rows", np.concatenate([c.neighbours for _, _, c in new]))
-        w.add_array("cold_neighbours_weights", np.concatenate([c.weights for _, _, c in new]))
-
+    # ------------------------------------------------------------------ IO
     def add_cold_products(self, products: list[tuple[str, ProductMetadata]]) -> int:
         """Give products with no views cold-start vectors (batch); returns how many were new."""
         state = self.catalog.state
@@ -356,7 +223,7 @@ class RecommenderModel:
             raise
         except (BundleError, ConfigError, KeyError, TypeError, ValueError, RuntimeError) as exc:
             arrays.fail(MODEL_FILE + ".json", f"does not describe a servable model ({exc})")
-        items = _checked_items(arrays, "items")
+        items = checked_items(arrays, "items")
         ids = items["item_id"]
         metadata = dict(zip(ids, ProductMetadata.from_columns(items), strict=True))
         catalog = Catalog(
@@ -457,12 +324,6 @@ class RecommenderModel:
 
     def popularity_of(self, rows: np.ndarray) -> np.ndarray:
         return self._per_trained(self.popularity, rows)
-
-    def log_popularity_of(self, rows: np.ndarray) -> np.ndarray:
-        return self._per_trained(self.log_popularity, rows)
-
-    def log_recent_popularity_of(self, rows: np.ndarray) -> np.ndarray:
-        return self._per_trained(self.log_recent_popularity, rows)
 
     def add_product(self, item_id: str, meta: ProductMetadata) -> tuple[int, bool]:
         """Add or update a product; a new one gets a cold-start vector at once.

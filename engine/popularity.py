@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.corpus import NO_CATEGORY
+from engine.categories import first_per_group
 
 
 def popularity_scores(counts: np.ndarray) -> np.ndarray:
@@ -19,11 +19,7 @@ def top_by_category(
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """The ``per_category`` most popular rows overall, and of every category."""
     order = np.argsort(-scores, kind="stable")
-    cats = categories[order]
-    by_category = {
-        int(c): order[cats == c][:per_category] for c in np.unique(categories) if c != NO_CATEGORY
-    }
-    return order[:per_category], by_category
+    return order[:per_category], first_per_group(order, categories, per_category)
 
 
 def recent_counts(

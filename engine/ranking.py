@@ -16,6 +16,9 @@ import numpy as np
 
 from engine.errors import ConfigError
 
+#: The one name table of the features: the matrix the request kernel fills has these columns,
+#: in this order (engine/kernel_arrays.py generates each name's column from it), and a
+#: bundle's weights are stored by these names.
 FEATURES = (
     "related",  # co-visitation score / its maximum over the candidates
     "neighbours",  # session-kNN score / its maximum over the candidates

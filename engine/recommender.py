@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.candidate_stage import candidate_features, keep_mask, rank_and_filter
+from engine.candidate_stage import N_FEATURES, candidate_features, keep_mask, rank_and_filter
+from engine.catalog import CatalogState
 from engine.errors import ConfigError
 from engine.model import RecommenderModel
 from engine.ranking import RankerParams
@@ -33,6 +34,7 @@ from engine.signals import ScratchPool, strongest_sources
 MAX_K = 100
 NO_ROWS = np.empty(0, np.int64)
 NO_FLAGS = np.empty(0, np.bool_)
+NO_FEATURES = np.empty((0, N_FEATURES), np.float32)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,25 @@ class Filters:
     exclude_seen: bool = True
     categories: frozenset[str] | None = None
     exclude: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCandidates:
+    """The candidate stage of one request, before ranking and filters.
+
+    ``session``: the session's distinct known rows, newest first, weighed; ``rows`` and
+    ``features``: the candidates and their feature matrix (``engine.ranking.FEATURES``
+    columns), empty when no item of the session is known (strategy ``popular``); ``fresh``:
+    the products without views among them that get the freshness boost.
+    """
+
+    session: WeighedSession
+    rows: np.ndarray
+    features: np.ndarray
+    fresh: np.ndarray
+    strategy: str
+    unknown: int
+    current_row: int | None
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,13 @@ class SessionRecommender:
         self.exact = exact
         self.ranking = ranking or model.params.ranking
         self._weights = self.ranking.weight_vector
+        rp = self.ranking
+        self._kernel_ranking = (
+            rp.repeat_decay,
+            rp.related_candidates,
+            rp.neighbour_candidates,
+            rp.min_candidates,
+        )
         self.embedding_searches = 0  #: requests that searched the HNSW index (a statistic)
         self._scratch = ScratchPool(model.catalog.max_rows, model.session_knn.n_sessions)
 
@@ -104,8 +132,41 @@ class SessionRecommender:
         """Top ``k`` products for a session (oldest event first) viewing ``current_item``."""
         check_k(k)
         filters = filters or Filters()
+        state = self.model.catalog.state
+        found = self.session_candidates(session, current_item, state)
+        if found.strategy == "popular":
+            return self._popular(k, filters, current_item, state, found.unknown)
+        ws, current_row = found.session, found.current_row
+        seen = ws.rows if filters.exclude_seen else NO_ROWS
+        rec_rows, rec_scores = rank_and_filter(
+            found.rows, found.features, self._weights, state.available,
+            -1 if current_row is None else current_row, seen,
+            self._allowed_categories(filters, state), state.categories,
+            self._excluded_rows(filters, state), found.fresh,
+            np.float32(self.ranking.freshness_boost), k,
+        )  # fmt: skip
+        rec_rows, rec_scores = self._pad(rec_rows, rec_scores, k, filters, state, current_row, seen)
+        because = self._because(ws, rec_rows, state)
+        return Recommendation(
+            [state.id_of(int(r)) for r in rec_rows], rec_scores, because, found.strategy,
+            found.unknown,
+        )  # fmt: skip
+
+    def session_candidates(
+        self,
+        session: Sequence[SessionEvent | str],
+        current_item: str | None = None,
+        state: CatalogState | None = None,
+    ) -> SessionCandidates:
+        """The candidate stage of :meth:`recommend` for a session (oldest event first)
+        viewing ``current_item``: candidates and their features, before ranking and filters.
+
+        Public so that the batch pipeline learns the ranker on exactly the features the
+        service computes (pipelines/ranker.py). ``state``: the catalogue snapshot to read
+        (default: the current one).
+        """
         m = self.model
-        state = m.catalog.state
+        state = state or m.catalog.state
         events = as_events(session)
         if current_item is not None and (not events or events[-1].item_id != str(current_item)):
             events.append(SessionEvent(str(current_item)))
@@ -120,28 +181,18 @@ class SessionRecommender:
         ws = weigh_session(rows, kinds, m.params.session)
         current_row = state.row_of(str(current_item)) if current_item is not None else None
         if len(ws) == 0:
-            return self._popular(k, filters, current_item, state, unknown)
+            return SessionCandidates(
+                ws, NO_ROWS, NO_FEATURES, NO_ROWS, "popular", unknown, current_row
+            )
         trained = ws.rows < m.catalog.n_trained
         if trained.any():
             only_current = len(ws) == 1 and current_row is not None
             strategy = "item" if only_current else "session"
         else:
             strategy = "cold_start"
-        rp = self.ranking
         fresh = self.fresh_candidates(ws, state)
-        cand, features = self.candidates(ws, rows, kinds, trained, state, fresh)
-        seen = ws.rows if filters.exclude_seen else NO_ROWS
-        rec_rows, rec_scores = rank_and_filter(
-            cand, features, self._weights, state.available,
-            -1 if current_row is None else current_row, seen,
-            self._allowed_categories(filters, state), state.categories,
-            self._excluded_rows(filters, state), fresh, np.float32(rp.freshness_boost), k,
-        )  # fmt: skip
-        rec_rows, rec_scores = self._pad(rec_rows, rec_scores, k, filters, state, current_row, seen)
-        because = self._because(ws, rec_rows, state)
-        return Recommendation(
-            [state.id_of(int(r)) for r in rec_rows], rec_scores, because, strategy, unknown
-        )
+        cand, features = self._candidates(ws, rows, trained, state, fresh)
+        return SessionCandidates(ws, cand, features, fresh, strategy, unknown, current_row)
 
     def popular(
         self, k: int = 20, filters: Filters | None = None, current_item: str | None = None
@@ -168,26 +219,22 @@ class SessionRecommender:
         return Recommendation(ids, sims[top], [str(item_id)] * len(ids), "similar")
 
     # ------------------------------------------------------------------ stages
-    def candidates(
+    def _candidates(
         self,
         ws: WeighedSession,
         rows: Sequence[int],
-        kinds: Sequence[str],
         trained: np.ndarray,
-        state,
-        fresh: np.ndarray = NO_ROWS,
+        state: CatalogState,
+        fresh: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Candidate rows and their feature matrix (``engine.ranking.FEATURES`` columns).
 
-        ``rows``/``kinds``: the session's known rows and event types, oldest first; ``ws``: the
-        same, weighed; ``trained``: which of ``ws.rows`` are trained items; ``fresh``: products
-        without views to add (:meth:`fresh_candidates`). Public so that the batch pipeline
-        learns the ranker on exactly the features the service computes.
+        ``rows``: the session's known rows, oldest first; ``ws``: the same, weighed;
+        ``trained``: which of ``ws.rows`` are trained items; ``fresh``: products without views
+        to add (:meth:`fresh_candidates`).
         """
         m = self.model
         rp = self.ranking
-        kp = m.session_knn.params
-        sc = self._scratch.get()
         warm, recency, decayed = self._warm_rows(ws, trained, state)
         newest, share = self._newest_warm(ws, state)
         session_vec = m.session_vector(ws, state)
@@ -200,19 +247,11 @@ class SessionRecommender:
             self.embedding_searches += 1
             fetch = min(rp.embedding_candidates, m.next_index_ef)
             found, _ = self._search(m.next_index, m.next_exact, session_vec, fetch, state, "ip")
-        suc, kn = m.covisitation.successors, m.session_knn
         new_vout = state.new_vectors_out if state.new_vectors_out is not None else m.no_vectors
         return candidate_features(
-            ws.rows, warm, recency, decayed, newest, share,
-            np.asarray(rows, dtype=np.int64), rp.repeat_decay, found, fresh,
-            rel.indptr, rel.indices, rel.weights, suc.indptr, suc.indices, suc.weights,
-            kn.indptr, kn.indices, kn.inv_ptr, kn.inv_sessions, kn.inv_positions, kp.sample,
-            kp.k, kp.distance_decay, kp.backward_weight, kp.length_norm, kp.idf_power,
-            kp.recency_sessions, rp.related_candidates, rp.neighbour_candidates,
-            m.popular_rows, rp.min_candidates, state.categories, m.log_popularity,
-            m.log_recent_popularity, m.catalog.n_trained, m.vectors.output, new_vout,
-            session_vec.astype(np.float32), sc.signals, sc.touched, sc.mark, sc.cand,
-            sc.session_sim, sc.session_shared, sc.session_touched,
+            m.kernel, self._scratch.get().kernel, ws.rows, warm, recency, decayed, newest,
+            share, np.asarray(rows, dtype=np.int64), found, fresh, state.categories, new_vout,
+            session_vec.astype(np.float32), self._kernel_ranking,
         )  # fmt: skip
 
     def fresh_candidates(self, ws: WeighedSession, state) -> np.ndarray:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from engine.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class SessionEvent:
-    """One interaction of the current session (oldest first in a session list)."""
+class SessionEvent(NamedTuple):
+    """One interaction of the current session (oldest first in a session list).
+
+    The one definition: session stores build it straight from what they hold
+    (serving/session_store/base.py), and the recommender reads it as it comes.
+    """
 
     item_id: str
     ts: float = 0.0

@@ -1,8 +1,8 @@
 """Session neighbourhood (STAN / V-SKNN style): items from past sessions similar to this one.
 
-Built in the batch pipeline from the training sessions: an inverted index item -> sessions
-that contain it, most recent first (session order is time order), with the item's last
-position in each. At request time the current session's items vote for past sessions
+Built in the batch pipeline from the training sessions (engine/build/session_index.py): an
+inverted index item -> sessions that contain it, most recent first (session order is time
+order), with the item's last position in each. At request time the current session's items vote for past sessions
 (recent session items count more), the ``k`` most similar sessions are kept, and their items
 are scored by similarity and by their distance to the shared item in the neighbour session.
 Work per request is bounded by ``sample`` sessions per session item.
@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 import numba as nb
 import numpy as np
 
-from engine.corpus import SessionCorpus
 from engine.errors import ConfigError
 
 
@@ -59,46 +58,31 @@ class SessionKnnParams:
 
 
 @nb.njit(cache=True)
-def _build_inverted(indptr, indices, n_items):
-    n_sessions = len(indptr) - 1
-    # last position of each item in each session, sessions newest first per item
-    counts = np.zeros(n_items + 1, np.int64)
-    seen = np.full(n_items, -1, np.int64)
-    for s in range(n_sessions):
-        for p in range(indptr[s], indptr[s + 1]):
-            it = indices[p]
-            if seen[it] != s:
-                seen[it] = s
-                counts[it + 1] += 1
-    ptr = np.cumsum(counts)
-    fill = ptr[:-1].copy()
-    sess = np.empty(ptr[-1], np.int32)
-    pos = np.empty(ptr[-1], np.int32)
-    seen[:] = -1
-    for s in range(n_sessions - 1, -1, -1):  # newest first
-        o = indptr[s]
-        for p in range(indptr[s + 1] - 1, o - 1, -1):  # last occurrence first
-            it = indices[p]
-            if seen[it] != s:
-                seen[it] = s
-                sess[fill[it]] = s
-                pos[fill[it]] = p - o
-                fill[it] += 1
-    return ptr, sess, pos
-
-
-@nb.njit(cache=True)
-def session_knn_scores(
-    rows, weights, indptr, indices, inv_ptr, inv_sess, inv_pos,
-    sample, k, distance_decay, backward_weight, length_norm, idf_power, recency_sessions,
-    sim, last_shared, touched_sessions, out, touched, n_touched,
-):  # fmt: skip
+def session_knn_scores(m, sc, rows, weights, out, touched, n_touched):
     """Add neighbour-session scores into ``out``; return the new ``n_touched``.
 
-    ``rows``/``weights``: unique session items, newest first, and their weights. ``sim``,
-    ``last_shared`` (-1 = untouched), ``touched_sessions``: per-thread scratch of size
-    n_sessions, left as found. ``touched``: rows of ``out`` made non-zero are listed there.
+    ``m``: the model's arrays (engine/kernel_arrays.py's ModelArrays: the sessions, their
+    inverted index and the ``kn_*`` parameters); ``sc``: the thread's scratch
+    (ScratchArrays), whose ``session_sim``, ``session_shared`` (-1 = untouched) and
+    ``session_touched`` (of size n_sessions) are left as found. ``rows``/``weights``: unique
+    session items, newest first, and their weights. ``touched``: rows of ``out`` made
+    non-zero are listed there.
     """
+    indptr, indices, inv_ptr, inv_sess, inv_pos = (
+        m.kn_ptr,
+        m.kn_idx,
+        m.inv_ptr,
+        m.inv_sess,
+        m.inv_pos,
+    )
+    sample, k, distance_decay, backward_weight = (
+        m.kn_sample,
+        m.kn_k,
+        m.kn_distance_decay,
+        m.kn_backward,
+    )
+    length_norm, idf_power, recency_sessions = m.kn_length_norm, m.kn_idf, m.kn_recency
+    sim, last_shared, touched_sessions = sc.session_sim, sc.session_shared, sc.session_touched
     nt = 0
     n_sessions = len(indptr) - 1
     for a in range(len(rows)):
@@ -161,11 +145,6 @@ class SessionKnn:
     inv_sessions: np.ndarray
     inv_positions: np.ndarray
     params: SessionKnnParams
-
-    @classmethod
-    def build(cls, corpus: SessionCorpus, params: SessionKnnParams | None = None) -> SessionKnn:
-        ptr, sess, pos = _build_inverted(corpus.indptr, corpus.indices, corpus.n_items)
-        return cls(corpus.indptr, corpus.indices, ptr, sess, pos, params or SessionKnnParams())
 
     @property
     def n_sessions(self) -> int:

@@ -12,6 +12,8 @@ import threading
 import numba as nb
 import numpy as np
 
+from engine.kernel_arrays import scratch_arrays
+
 # buffers of the generators, in Scratch.signals
 RELATED, NEIGHBOURS, SUCCESSORS, REPEATS = range(4)
 
@@ -134,6 +136,7 @@ class Scratch:
         self.session_sim = np.zeros(n_sessions, np.float64)
         self.session_shared = np.full(n_sessions, -1, np.int32)
         self.session_touched = np.empty(n_sessions, np.int32)
+        self.kernel = scratch_arrays(self)  #: the same buffers, as the request kernel takes them
 
 
 class ScratchPool:

@@ -47,7 +47,7 @@ def _script_json(value: Any) -> str:
 
 
 def report_html(overview: dict[str, Any], map_data: dict[str, Any]) -> str:
-    """The page, given the overview (pipelines/bundle_overview.py) and the map payload
+    """The page, given the overview (engine/bundle_overview.py) and the map payload
     (pipelines/projection.py)."""
     static = _static()
     styles = "\n".join((static / name).read_text(encoding="utf-8") for name in _STYLES)

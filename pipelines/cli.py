@@ -557,7 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args: argparse.Namespace) -> int:
     from pipelines.train import train
 
-    result = train(train_job_from_args(args))
+    job = train_job_from_args(args)  # every option checked; nothing read, written or opened
+    result = train(open_sources(job, args))
     print(result.bundle_dir)
     return 0
 
@@ -576,7 +577,8 @@ def cmd_test_pairs(args: argparse.Namespace) -> int:
     # train's own option handling builds the source, mapping and rules (one definition)
     options = {**vars(build_parser().parse_args(["train"])), **vars(args)}
     options.update(no_holdout=True, test_pairs=None, products=None, products_table=None)
-    job = train_job_from_args(argparse.Namespace(**options))
+    options = argparse.Namespace(**options)
+    job = open_sources(train_job_from_args(options), options)
     rules = replace(job.sessionize, collapse_repeats=False)  # every view is a next view
     con = duckdb.connect()
     try:
@@ -602,10 +604,12 @@ def cmd_test_pairs(args: argparse.Namespace) -> int:
 
 
 def train_job_from_args(args: argparse.Namespace):
-    """Validate every option and build the :class:`~pipelines.train.TrainJob`.
+    """Validate every option and build the :class:`~pipelines.train.TrainJob`; it only parses.
 
     Everything that can be checked without reading data is checked here, before anything
-    is read or written.
+    is read or written. Nothing is generated or connected: the demo shop of ``data/demo`` is
+    named, not written, and BigQuery sources have no client yet; :func:`open_sources` does
+    both before the job runs.
     """
     from pipelines import demo_shop
     from pipelines.metadata import MetadataMapping
@@ -698,18 +702,13 @@ def train_job_from_args(args: argparse.Namespace):
     if test_pairs is not None and not test_pairs.is_file():
         raise ConfigError(f"--test-pairs {test_pairs} does not exist")
 
-    clients = None
-    if kind == "bigquery" or args.products_table:
-        clients = _bigquery_clients(args)
-
     products = None
     if args.products:
         products = _local_files(args.products, None, "--products")
     elif args.products_table:
         from pipelines.sources.bigquery import BigQueryTable
 
-        client, storage, use_storage = clients
-        products = BigQueryTable(client, args.products_table, storage, use_storage)
+        products = BigQueryTable(None, args.products_table)  # connected by open_sources
 
     if kind == "demo":
         path = _demo_shop_dir(args.path)
@@ -729,9 +728,8 @@ def train_job_from_args(args: argparse.Namespace):
                 sql = Path(args.sql).read_text()
             except OSError as exc:
                 raise ConfigError(f"cannot read --sql {args.sql}: {exc.strerror}") from exc
-        client, storage, use_storage = clients
         source = BigQuerySource(
-            client=client,
+            client=None,  # connected by open_sources
             table=args.table,
             sql=sql,
             sql_name=args.sql,
@@ -739,8 +737,6 @@ def train_job_from_args(args: argparse.Namespace):
             mapping=mapping,
             event_types=event_types,
             ts_unit=args.ts_unit,
-            bqstorage_client=storage,
-            use_storage_api=use_storage,
         )
     return TrainJob(
         source=source,
@@ -810,24 +806,47 @@ def _local_files(path: str, kind: str | None, option: str):
 
 
 def _demo_shop_dir(path: str | None) -> Path:
-    """The demo shop to train on. Only the project's own ``data/demo`` is generated when
-    absent; a ``--path`` given must already hold one (it is never written to)."""
+    """The demo shop to train on. Only the project's own ``data/demo`` may be absent (then
+    :func:`open_sources` generates it); a ``--path`` given must already hold one (it is never
+    written to)."""
     from pipelines import demo_shop
 
     default = Path(demo_shop.DEFAULT_DIR)
     where = Path(path) if path else default
-    if demo_shop.demo_shop_exists(where):
+    if demo_shop.demo_shop_exists(where) or where.resolve() == default.resolve():
         return where
-    if where.resolve() != default.resolve():
-        raise ConfigError(
-            f"{where} holds no demo shop ({demo_shop.EVENTS_FILE}, {demo_shop.PRODUCTS_FILE}, "
-            f"{demo_shop.TEST_PAIRS_FILE}); write one with `python -m pipelines demo-data "
-            f"--out {where}`, or leave out --path to use {default} (generated when absent); "
-            "for your own events use --source parquet or --source csv"
-        )
-    log.info("demo shop not found in %s: generating it (seeded)", where)
-    demo_shop.write_demo_shop(where)
-    return where
+    raise ConfigError(
+        f"{where} holds no demo shop ({demo_shop.EVENTS_FILE}, {demo_shop.PRODUCTS_FILE}, "
+        f"{demo_shop.TEST_PAIRS_FILE}); write one with `python -m pipelines demo-data "
+        f"--out {where}`, or leave out --path to use {default} (generated when absent); "
+        "for your own events use --source parquet or --source csv"
+    )
+
+
+def open_sources(job, args: argparse.Namespace):
+    """What a parsed job needs before it runs, which parsing leaves out: the demo shop of
+    ``data/demo`` generated when the job reads it and it is absent (the only place one is
+    ever generated), and the BigQuery sources connected (one client for both)."""
+    from pipelines import demo_shop
+    from pipelines.sources.bigquery import BigQuerySource, BigQueryTable
+    from pipelines.sources.local import LocalFileSource
+
+    default = Path(demo_shop.DEFAULT_DIR)
+    source = job.source
+    if (
+        isinstance(source, LocalFileSource)
+        and Path(source.path) == default / demo_shop.EVENTS_FILE
+        and not demo_shop.demo_shop_exists(default)
+    ):
+        log.info("demo shop not found in %s: generating it (seeded)", default)
+        demo_shop.write_demo_shop(default)
+    parts = {"source": job.source, "products": job.products}
+    remote = {n: p for n, p in parts.items() if isinstance(p, BigQuerySource | BigQueryTable)}
+    if not remote:
+        return job
+    client, storage, use_storage = _bigquery_clients(args)
+    connected = {"client": client, "bqstorage_client": storage, "use_storage_api": use_storage}
+    return replace(job, **{n: replace(p, **connected) for n, p in remote.items()})
 
 
 def _bigquery_clients(args: argparse.Namespace):

@@ -15,11 +15,12 @@ import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from engine.build import build_model
 
 from engine.catalog import ProductMetadata
 from engine.corpus import SessionCorpus
 from engine.errors import DataError
-from engine.model import ModelParams, RecommenderModel
+from engine.model import ModelParams
 from engine.prod2vec import Prod2VecConfig, make_trainer
 from engine.progress import progress as report_progress
 from engine.recommender import Filters, SessionRecommender
@@ -111,7 +112,7 @@ def evaluate_cold_start(
     train = drop_items(corpus, held)
     vectors = make_trainer(trainer).fit(train)
     meta = {str(i): metadata.get(str(i), ProductMetadata()) for i in train.item_ids}
-    model = RecommenderModel.build(train, vectors, meta, params or ModelParams(), trainer.threads)
+    model = build_model(train, vectors, meta, params or ModelParams(), trainer.threads)
     ids = corpus.item_ids
     model.add_cold_products(
         [(str(ids[h]), metadata.get(str(ids[h]), ProductMetadata())) for h in held]

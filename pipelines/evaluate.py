@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from engine.bundle import Bundle
 from engine.errors import ConfigError, DataError, SchemaError
-from engine.metrics import hit_rate_and_mrr
+from engine.metrics import hit_rate_and_mrr, rank_in_top
 from engine.model import RecommenderModel
 from engine.progress import progress as report_progress
 from engine.recommender import Filters, Recommendation, SessionRecommender, check_k
@@ -92,10 +92,6 @@ class EvaluationResult:
         d[f"hr@{self.k}"] = d.pop("hit_rate")
         d[f"mrr@{self.k}"] = d.pop("mrr")
         return d
-
-    @property
-    def hits(self) -> int:
-        return round(self.hit_rate * self.pairs)
 
     def line(self) -> str:
         shares = ", ".join(f"{k} {v:.1%}" for k, v in sorted(self.strategies.items()))
@@ -215,7 +211,7 @@ def evaluate_recommender(
     check_k(k)
     prefixes, targets = protocol_pairs(pairs, protocol)
     state = recommender.model.catalog.state
-    ranks = np.full(len(targets), k + 1, dtype=np.int64)
+    ranks = np.empty(len(targets), dtype=np.int64)
     strategies: Counter[str] = Counter()
     recommended: set[str] = set()
     started = time.perf_counter()
@@ -227,8 +223,7 @@ def evaluate_recommender(
         rec = answer(recommender, prefix, k, protocol, system)
         strategies[rec.strategy] += 1
         recommended.update(rec.item_ids)
-        if target in rec.item_ids:
-            ranks[n] = rec.item_ids.index(target) + 1
+        ranks[n] = rank_in_top(rec.item_ids, target, k)
     seconds = time.perf_counter() - started
     hr, mrr = hit_rate_and_mrr(ranks, k)
     n_pairs = max(len(targets), 1)

@@ -21,12 +21,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from engine.corpus import NO_CATEGORY, SessionCorpus
+from engine.catalog import ProductMetadata
+from engine.categories import index_categories
+from engine.corpus import SessionCorpus
 from engine.errors import DataError, SchemaError
 from engine.ids import ID_RULE
+from engine.item_table import ITEM_COLUMNS, item_table
 from pipelines.ids import examples, invalid_ids
 from pipelines.schema import _kind, quote_ident
-from pipelines.sessionize import sort_ids
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +41,13 @@ METADATA_ALIASES: dict[str, tuple[str, ...]] = {
     "available": ("available", "in_stock", "is_available"),
 }
 
-ITEM_SCHEMA = pa.schema(
-    [
-        ("item_id", pa.string()),
-        ("category_id", pa.string()),
-        ("count", pa.int64()),
-        ("brand", pa.string()),
-        ("price", pa.float64()),
-        ("title", pa.string()),
-        ("available", pa.bool_()),
-    ]
-)
-"""Schema of the bundle's ``items.parquet`` (row i = vector row i)."""
+PRODUCTS_SCHEMA = pa.schema([(c, t) for c, t in ITEM_COLUMNS.items() if c != "count"])
+"""Schema of the product metadata read (one row per product): the item table's columns
+(engine/item_table.py) less the view count."""
 
-CATALOGUE_SCHEMA = pa.schema(
-    [
-        ("item_id", pa.string()),
-        ("category_id", pa.string()),
-        ("brand", pa.string()),
-        ("price", pa.float64()),
-        ("title", pa.string()),
-        ("available", pa.bool_()),
-        ("has_vector", pa.bool_()),
-    ]
-)
-"""Schema of the bundle's ``catalogue.parquet`` (every product with metadata)."""
+CATALOGUE_SCHEMA = PRODUCTS_SCHEMA.append(pa.field("has_vector", pa.bool_()))
+"""Schema of the catalogue: every product with metadata, and whether it has a vector (cold
+start gives the others one)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +140,7 @@ def read_metadata(
     relation: duckdb.DuckDBPyRelation,
     mapping: MetadataMapping | None = None,
 ) -> tuple[pa.Table, MetadataReport]:
-    """Normalise a products relation into one row per item (``CATALOGUE_SCHEMA`` less
+    """Normalise a products relation into one row per item (``PRODUCTS_SCHEMA``
     ``has_vector``). Duplicate rows of an item (an events file used as metadata) are merged:
     the most frequent category/brand/title, the median price, available if any row says so.
 
@@ -233,7 +217,7 @@ def read_metadata(
             "products: dropped %d products whose id the API would refuse: %s; ids are %s",
             len(bad), examples(bad), ID_RULE,
         )  # fmt: skip
-    table = table.cast(CATALOGUE_SCHEMA.remove(CATALOGUE_SCHEMA.get_field_index("has_vector")))
+    table = table.cast(PRODUCTS_SCHEMA)
     return table, report
 
 
@@ -253,7 +237,7 @@ def join_items(
         report: :func:`read_metadata`'s report, completed here.
 
     Returns:
-        The bundle item table (``ITEM_SCHEMA``, vocabulary order), the corpus with categories
+        The bundle item table (engine/item_table.py, vocabulary order), the corpus with categories
         re-indexed from the joined item table, the catalogue (``CATALOGUE_SCHEMA``, or ``None``
         without metadata) and the report.
     """
@@ -306,25 +290,15 @@ def join_items(
             "no item has a category (no category column in the events, none in the "
             "product metadata)"
         )
-    names = sort_ids({c for c in cats if c is not None})
-    index = {c: k for k, c in enumerate(names)}
+    categories = index_categories(cats)
     corpus = replace(
         corpus,
-        item_categories=np.array(
-            [NO_CATEGORY if c is None else index[c] for c in cats], dtype=np.int32
-        ),
-        category_names=np.array(names, dtype=object),
+        item_categories=categories.codes,
+        category_names=np.array(categories.names, dtype=object),
     )
-    table = pa.table(
-        {
-            "item_id": pa.array(ids, pa.string()),
-            "category_id": pa.array(cats, pa.string()),
-            "count": items.column("count"),
-            "brand": pa.array(brand, pa.string()),
-            "price": pa.array(price, pa.float64()),
-            "title": pa.array(title, pa.string()),
-            "available": pa.array(available, pa.bool_()),
-        },
-        schema=ITEM_SCHEMA,
-    )
+    meta = [
+        ProductMetadata(None, b, p, t, a)
+        for b, p, t, a in zip(brand, price, title, available, strict=True)
+    ]
+    table = item_table(ids, cats, items.column("count").to_pylist(), meta)
     return table, corpus, catalogue, report

@@ -20,11 +20,10 @@ from scipy.optimize import minimize
 
 from engine.corpus import SessionCorpus
 from engine.errors import ConfigError, DataError
-from engine.metrics import hit_rate_and_mrr
+from engine.metrics import hit_rate_and_mrr, rank_of
 from engine.progress import progress as report_progress
 from engine.ranking import FEATURES, RankerParams
 from engine.recommender import SessionRecommender
-from engine.session import weigh_session
 from pipelines.holdout import newest_count
 
 log = logging.getLogger(__name__)
@@ -135,22 +134,18 @@ def candidate_features(
     recommender: SessionRecommender, split: ValidationSplit, progress: bool = True
 ) -> CandidateFeatures:
     """The features the served candidate stage computes for every pair of ``split``."""
-    model = recommender.model
-    state = model.catalog.state
-    n_trained = model.catalog.n_trained
+    state = recommender.model.catalog.state
+    ids = state.item_ids  # the corpus's vocabulary, in the same order (engine/build/model.py)
     blocks, labels, offsets = [], [], [0]
     for prefix, target in report_progress(
         zip(split.prefixes, split.targets, strict=True), total=len(split.targets),
         desc="ranker features", unit="pair", enabled=progress,
     ):  # fmt: skip
-        rows = prefix.tolist()
-        kinds = ["view"] * len(rows)
-        ws = weigh_session(rows, kinds, model.params.session)
-        cand, feats = recommender.candidates(ws, rows, kinds, ws.rows < n_trained, state)
-        hit = np.flatnonzero(cand == target)
+        found = recommender.session_candidates([ids[r] for r in prefix], state=state)
+        hit = np.flatnonzero(found.rows == target)
         labels.append(int(hit[0]) if len(hit) else -1)
-        blocks.append(feats)
-        offsets.append(offsets[-1] + len(cand))
+        blocks.append(found.features)
+        offsets.append(offsets[-1] + len(found.rows))
     return CandidateFeatures(np.asarray(offsets), np.concatenate(blocks), np.asarray(labels))
 
 
@@ -158,8 +153,7 @@ def _ranks(offsets: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> np.nd
     """1-based rank of each labelled candidate within its pair (ties count against it)."""
     ranks = np.full(len(labels), np.iinfo(np.int64).max)
     for q in np.flatnonzero(labels >= 0):
-        s = scores[offsets[q] : offsets[q + 1]]
-        ranks[q] = 1 + int((s > s[labels[q]]).sum()) + int((s[: labels[q]] == s[labels[q]]).sum())
+        ranks[q] = rank_of(scores[offsets[q] : offsets[q + 1]], labels[q])
     return ranks
 
 

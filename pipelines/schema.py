@@ -29,16 +29,6 @@ from engine.errors import ConfigError, SchemaError
 
 log = logging.getLogger(__name__)
 
-CANONICAL_COLUMNS = (
-    "session_id",
-    "user_id",
-    "item_id",
-    "category_id",
-    "event_type",
-    "ts",
-    "position",
-)
-
 # Well-known names of the same fields in public data sets and analytics exports, tried in this
 # order when no explicit name is given (REES46: product_id, user_session, event_time; RetailRocket:
 # visitorid, itemid, timestamp; yoochoose: SessionId, ItemId, Time). The chosen column is logged.
@@ -124,15 +114,6 @@ class ColumnMapping:
     event_type: str | None = None
     ts: str | None = None
     position: str | None = None
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, str | None]) -> ColumnMapping:
-        unknown = set(options) - set(CANONICAL_COLUMNS)
-        if unknown:
-            raise ConfigError(
-                f"unknown canonical column(s) {sorted(unknown)}; known: {', '.join(CANONICAL_COLUMNS)}"
-            )
-        return cls(**dict(options))
 
     def resolve(self, available: Sequence[str]) -> ResolvedColumns:
         """Match the mapping against the source's columns.

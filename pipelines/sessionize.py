@@ -50,9 +50,11 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from engine.corpus import NO_CATEGORY, SessionCorpus
+from engine.categories import index_categories
+from engine.corpus import SessionCorpus
 from engine.errors import ConfigError, DataError
 from engine.ids import ID_RULE
+from engine.item_table import ITEM_COLUMNS
 from pipelines.holdout import newest_count
 from pipelines.ids import examples, invalid_ids
 from pipelines.schema import TS_UNITS, ColumnMapping, _kind, canonical_select
@@ -284,85 +286,162 @@ def sessionize(
         tables.drop_all()
 
 
+@dataclass(frozen=True)
+class _RowFilter:
+    """One condition of steps 2-4 (single rows): rows failing ``keep`` are dropped.
+
+    ``warn``: log the drops as a warning; ``runs``: whether the step applies to this source
+    and config (a step that does not run is not reported).
+    """
+
+    step: str
+    description: str
+    keep: str
+    warn: bool = True
+    runs: bool = True
+
+
+class _Run:
+    """One sessionize run: its tables, report and what the source provides; the table of
+    events as the steps leave it (``current``) and its counts."""
+
+    def __init__(
+        self, tables: _Tables, relation: duckdb.DuckDBPyRelation, mapping: ColumnMapping,
+        config: SessionizeConfig,
+    ) -> None:  # fmt: skip
+        self.tables, self.con, self.relation, self.config = tables, tables.con, relation, config
+        self.types = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
+        self.resolved = mapping.resolve(relation.columns)
+        self.report = SessionizeReport(columns=self.resolved.describe())
+        self.has_session = self.resolved.has("session_id")
+        self.has_ts = self.resolved.has("ts")
+        self.key = "session_id" if self.has_session else "user_id"
+        self.bad_ids: dict[str, str] = {}  # item ids the API would refuse, why (step 3)
+        self.current = ""
+        self.n_events = self.n_sessions = 0
+
+    def step(self, name: str, description: str, sql: str, detail: str = "") -> None:
+        """Replace ``current`` by the result of ``sql`` and report what it dropped."""
+        self.current = self.tables.create(sql)
+        e, s = self.tables.size(self.current)
+        self.report.steps.append(
+            StepCount(name, description, self.n_events - e, self.n_sessions - s, detail)
+        )
+        self.n_events, self.n_sessions = e, s
+
+
+_BY_SEQ = "OVER (PARTITION BY session ORDER BY seq)"
+_REPEATS_SQL = f"SELECT * FROM {{t}} QUALIFY item_id IS DISTINCT FROM lag(item_id) {_BY_SEQ}"
+_ORDER = "ts NULLS LAST, position NULLS LAST, item_id"
+
+
 def _sessionize(
     tables: _Tables,
     relation: duckdb.DuckDBPyRelation,
     mapping: ColumnMapping,
     config: SessionizeConfig,
 ) -> tuple[Sessions, str]:
-    """The sessions, and the table of every view after step 7 (for step 12)."""
-    con = tables.con
+    """The sessions, and the table of every view after step 7 (for step 12): each numbered
+    step of the module's contract in its own function, in order."""
+    run = _Run(tables, relation, mapping, config)
+    _map_columns(run)  # 1
+    filters = _event_types(run) + _unusable_rows(run) + _time_window(run)  # 2, 3, 4
+    kept = _apply_row_filters(run, filters)
+    kept = _drop_duplicates(run, kept)  # 5
+    _cut_sessions(run, kept)  # 6
+    _drop_short_dwell(run)  # 7
+    raw = run.current  # every view the visitor made (step 12)
+    _collapse_repeats(run)  # 8
+    _cap_long_sessions(run)  # 9
+    _drop_short_sessions(run)  # 10
+    _remove_rare_items(run)  # 11
+    if run.n_sessions == 0:
+        log.warning("sessionization report:\n%s", run.report.table())
+        raise DataError(
+            f"no session left after sessionization of {run.report.input_events:,} events (see "
+            "the report above); check the column mapping, --event-types, --start/--end, "
+            "--min-session-length and --min-count"
+        )
+    return _build(tables, run.current, run.report), raw
+
+
+def _map_columns(run: _Run) -> None:
+    """Step 1: the canonical view of the source (``{_PREFIX}canon``), ids as text."""
     # Text timestamps without an offset, and TIMESTAMPTZ arithmetic, are read as UTC.
-    con.execute("SET TimeZone = 'UTC'")
-    types = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
-    resolved = mapping.resolve(relation.columns)
-    report = SessionizeReport(columns=resolved.describe())
+    run.con.execute("SET TimeZone = 'UTC'")
     log.info(
         "columns: %s",
-        ", ".join(f"{k} <- {v}" for k, v in resolved.describe().items()),
+        ", ".join(f"{k} <- {v}" for k, v in run.resolved.describe().items()),
     )
-    exprs = canonical_select(resolved, types, config.ts_unit)
-    relation.create_view(f"{_PREFIX}src", replace=True)
-    con.execute(
+    exprs = canonical_select(run.resolved, run.types, run.config.ts_unit)
+    run.relation.create_view(f"{_PREFIX}src", replace=True)
+    run.con.execute(
         f"CREATE OR REPLACE TEMP VIEW {_PREFIX}canon AS SELECT {', '.join(exprs)} FROM {_PREFIX}src"
     )
-    has_session = resolved.has("session_id")
-    has_ts = resolved.has("ts")
-    key = "session_id" if has_session else "user_id"
 
-    # -- steps 2-4: filters on single rows, counted in one scan ---------------------------
-    params: list[Any] = []
-    keep_type = "true"
-    if config.event_types:
-        if not resolved.has("event_type"):
-            raise ConfigError(
-                "--event-types needs an event type column; name it with --event-type-col "
-                f"(columns are {', '.join(relation.columns)})"
-            )
-        keep_type = "list_contains(?::VARCHAR[], event_type)"
-        params.append(list(config.event_types))
-    keep_item = "item_id IS NOT NULL"
+
+def _event_types(run: _Run) -> list[_RowFilter]:
+    """Step 2: only the events of ``event_types`` (when set)."""
+    wanted = run.config.event_types
+    if wanted and not run.resolved.has("event_type"):
+        raise ConfigError(
+            "--event-types needs an event type column; name it with --event-type-col "
+            f"(columns are {', '.join(run.relation.columns)})"
+        )
+    keep = "list_contains(?::VARCHAR[], event_type)" if wanted else "true"
+    return [_RowFilter("event_type", f"event type not in {list(wanted)}", keep, False,
+                       bool(wanted))]  # fmt: skip
+
+
+def _unusable_rows(run: _Run) -> list[_RowFilter]:
+    """Step 3: rows without a usable item id, session (or user), or order."""
     # Ids the API could not accept (engine/ids.py) are dropped here, with their reason.
-    bad_ids = invalid_ids(con, f"{_PREFIX}canon", "item_id")
+    run.bad_ids = invalid_ids(run.con, f"{_PREFIX}canon", "item_id")
     keep_id = "true"
-    if bad_ids:
-        bad = tables.create("SELECT unnest(?::VARCHAR[]) AS item_id", [sorted(bad_ids)])
+    if run.bad_ids:
+        bad = run.tables.create("SELECT unnest(?::VARCHAR[]) AS item_id", [sorted(run.bad_ids)])
         keep_id = f"coalesce(item_id NOT IN (SELECT item_id FROM {bad}), true)"
-    keep_key = f"{key} IS NOT NULL"
-    if has_ts:
-        keep_present = "(ts IS NOT NULL OR ts_raw_bad)"
-        keep_readable = "NOT ts_raw_bad"
-    else:
-        keep_present = "position IS NOT NULL"
-        keep_readable = "true"
-    window = []
-    if not config.window.is_open:
-        if not has_ts:
+    key, has_ts = run.key, run.has_ts
+    order_name = "timestamp" if has_ts else "position"
+    keep_present = "(ts IS NOT NULL OR ts_raw_bad)" if has_ts else "position IS NOT NULL"
+    return [
+        _RowFilter("null_item", "NULL or empty item id", "item_id IS NOT NULL"),
+        _RowFilter("invalid_item_id", "item id the API would refuse", keep_id),
+        _RowFilter("null_session" if run.has_session else "null_user", f"NULL {key}",
+                   f"{key} IS NOT NULL"),
+        _RowFilter(f"null_{'ts' if has_ts else 'position'}", f"NULL {order_name}",
+                   keep_present),
+        _RowFilter("bad_ts", "NaN, infinite or unreadable timestamp",
+                   "NOT ts_raw_bad" if has_ts else "true", runs=has_ts),
+    ]  # fmt: skip
+
+
+def _time_window(run: _Run) -> list[_RowFilter]:
+    """Step 4: only the events of ``start <= ts < end``."""
+    window = run.config.window
+    bounds = []
+    if not window.is_open:
+        if not run.has_ts:
             raise ConfigError(
                 "--start/--end need a timestamp column; this source has only a position "
                 "(name a timestamp with --ts-col)"
             )
-        if config.window.start is not None:
-            window.append(f"ts >= {config.window.start_epoch!r}")
-        if config.window.end is not None:
-            window.append(f"ts < {config.window.end_epoch!r}")
-    keep_window = " AND ".join(window) or "true"
-    order_name = "timestamp" if has_ts else "position"
-    # (step, description, keep condition, warn, runs): each row is counted by the first
-    # condition it fails, in this order.
-    single_row_steps = [
-        ("event_type", f"event type not in {list(config.event_types)}", keep_type, False,
-         bool(config.event_types)),
-        ("null_item", "NULL or empty item id", keep_item, True, True),
-        ("invalid_item_id", "item id the API would refuse", keep_id, True, True),
-        ("null_session" if has_session else "null_user", f"NULL {key}", keep_key, True, True),
-        (f"null_{'ts' if has_ts else 'position'}", f"NULL {order_name}", keep_present, True,
-         True),
-        ("bad_ts", "NaN, infinite or unreadable timestamp", keep_readable, True, has_ts),
-        ("window", "outside --start/--end", keep_window, False, not config.window.is_open),
-    ]  # fmt: skip
-    names = [f"k{n}" for n in range(len(single_row_steps))]
-    conditions = ", ".join(f"{step[2]} AS k{n}" for n, step in enumerate(single_row_steps))
+        if window.start is not None:
+            bounds.append(f"ts >= {window.start_epoch!r}")
+        if window.end is not None:
+            bounds.append(f"ts < {window.end_epoch!r}")
+    keep = " AND ".join(bounds) or "true"
+    return [_RowFilter("window", "outside --start/--end", keep, False, not window.is_open)]
+
+
+def _apply_row_filters(run: _Run, filters: list[_RowFilter]) -> str:
+    """Steps 2-4 in one scan: each row is counted by the first condition it fails, in
+    order; the unit of the timestamps and the event types asked for are checked on the way.
+    Returns the table of the rows kept."""
+    config, tables, report = run.config, run.tables, run.report
+    params: list[Any] = [list(config.event_types)] if config.event_types else []
+    names = [f"k{n}" for n in range(len(filters))]
+    conditions = ", ".join(f"{f.keep} AS k{n}" for n, f in enumerate(filters))
     flags = f"SELECT *, {conditions} FROM {_PREFIX}canon"
     failed_first = [" AND ".join([*names[:n], f"NOT {k}"]) for n, k in enumerate(names)]
     counts = tables.one(
@@ -380,155 +459,160 @@ def _sessionize(
             "the source has no events; check --path (or --table/--sql, --start/--end and "
             "--event-types)"
         )
-    if has_ts and _kind(types[resolved["ts"]]) in ("integer", "number") and median_ts is not None:
+    ts_kind = _kind(run.types[run.resolved["ts"]]) if run.has_ts else None
+    if ts_kind in ("integer", "number") and median_ts is not None:
         _check_ts_unit(float(median_ts), config.ts_unit)
     if config.event_types and types_found < len(config.event_types):
-        _check_event_types(con, config.event_types, types_found)
-    for (name, description, _, warn, runs), dropped in zip(
-        single_row_steps, dropped_by, strict=True
-    ):
-        if not runs:
+        _check_event_types(run.con, config.event_types, types_found)
+    for f, dropped in zip(filters, dropped_by, strict=True):
+        if not f.runs:
             continue
         detail = ""
-        if name == "invalid_item_id" and bad_ids:
-            detail = f"{len(bad_ids):,} items: {examples(bad_ids)}"
-            log.warning("dropped %d events with %s: %s; ids are %s", dropped, description,
+        if f.step == "invalid_item_id" and run.bad_ids:
+            detail = f"{len(run.bad_ids):,} items: {examples(run.bad_ids)}"
+            log.warning("dropped %d events with %s: %s; ids are %s", dropped, f.description,
                         detail, ID_RULE)  # fmt: skip
-        elif warn and dropped:
-            log.warning("dropped %d events with %s", dropped, description)
-        report.steps.append(StepCount(name, description, dropped, detail=detail))
-    kept = tables.create(
-        f"SELECT {key} AS k, item_id, category_id, ts, position FROM ({flags}) "
+        elif f.warn and dropped:
+            log.warning("dropped %d events with %s", dropped, f.description)
+        report.steps.append(StepCount(f.step, f.description, dropped, detail=detail))
+    return tables.create(
+        f"SELECT {run.key} AS k, item_id, category_id, ts, position FROM ({flags}) "
         f"WHERE {' AND '.join(names)}",
         params,
     )
 
-    # -- step 5: duplicates ------------------------------------------------------------------
-    if config.drop_duplicates:
-        (before,) = tables.one(f"SELECT count(*) FROM {kept}")
-        kept = tables.create(
-            f"SELECT k, item_id, min(category_id) AS category_id, ts, position FROM {kept} "
-            "GROUP BY ALL"
-        )
-        (after,) = tables.one(f"SELECT count(*) FROM {kept}")
-        report.steps.append(
-            StepCount("duplicates", "duplicate event (same visit, item, time)", before - after)
-        )
 
-    # -- step 6: sessions ----------------------------------------------------------------------
-    order = "ts NULLS LAST, position NULLS LAST, item_id"
-    if has_session:
-        cut = kept
-        session_expr = "k"
+def _drop_duplicates(run: _Run, kept: str) -> str:
+    """Step 5: the same visit, item, timestamp and position count once."""
+    if not run.config.drop_duplicates:
+        return kept
+    tables = run.tables
+    (before,) = tables.one(f"SELECT count(*) FROM {kept}")
+    kept = tables.create(
+        f"SELECT k, item_id, min(category_id) AS category_id, ts, position FROM {kept} GROUP BY ALL"
+    )
+    (after,) = tables.one(f"SELECT count(*) FROM {kept}")
+    run.report.steps.append(
+        StepCount("duplicates", "duplicate event (same visit, item, time)", before - after)
+    )
+    return kept
+
+
+def _cut_sessions(run: _Run, kept: str) -> None:
+    """Step 6: sessions from the session id, or cut from each user's events at gaps longer
+    than ``session_gap_s``; events numbered in order within each (``seq``)."""
+    tables, config = run.tables, run.config
+    if run.has_session:
+        cut, session_expr = kept, "k"
     else:
         cut = tables.create(
-            f"SELECT *, sum(new) OVER (PARTITION BY k ORDER BY {order} "
+            f"SELECT *, sum(new) OVER (PARTITION BY k ORDER BY {_ORDER} "
             "ROWS UNBOUNDED PRECEDING) AS session_no FROM ("
-            f"SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY k ORDER BY {order}) > "
+            f"SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY k ORDER BY {_ORDER}) > "
             f"{float(config.session_gap_s)!r} THEN 1 ELSE 0 END AS new FROM {kept})"
         )
         session_expr = "k || chr(31) || CAST(session_no AS VARCHAR)"
-    current = tables.create(
+    run.current = tables.create(
         f"SELECT {session_expr} AS session, item_id, category_id, ts, "
-        f"row_number() OVER (PARTITION BY {session_expr} ORDER BY {order}) AS seq FROM {cut}"
+        f"row_number() OVER (PARTITION BY {session_expr} ORDER BY {_ORDER}) AS seq FROM {cut}"
     )
-    n_events, n_sessions = tables.size(current)
-    if has_session:
-        report.notes.append(f"{n_sessions:,} sessions from the session id column")
+    run.n_events, run.n_sessions = tables.size(run.current)
+    if run.has_session:
+        run.report.notes.append(f"{run.n_sessions:,} sessions from the session id column")
     else:
         (users,) = tables.one(f"SELECT count(DISTINCT k) FROM {kept}")
-        report.notes.append(
-            f"{n_sessions:,} sessions cut from {users:,} users at gaps > {config.session_gap_s:g} s"
+        run.report.notes.append(
+            f"{run.n_sessions:,} sessions cut from {users:,} users at gaps > "
+            f"{config.session_gap_s:g} s"
         )
-    log.info(report.notes[-1])
+    log.info(run.report.notes[-1])
 
-    def step(name: str, description: str, sql: str, detail: str = "") -> None:
-        nonlocal current, n_events, n_sessions
-        current = tables.create(sql)
-        e, s = tables.size(current)
-        report.steps.append(StepCount(name, description, n_events - e, n_sessions - s, detail))
-        n_events, n_sessions = e, s
 
-    by_seq = "OVER (PARTITION BY session ORDER BY seq)"
+def _drop_short_dwell(run: _Run) -> None:
+    """Step 7 (off by default): a view the next one follows within ``min_dwell_s``."""
+    dwell = run.config.min_dwell_s
+    if dwell <= 0:
+        return
+    if not run.has_ts:
+        note = "minimum dwell skipped: the source has no timestamps"
+        run.report.notes.append(note)
+        log.warning(note)
+        return
+    run.step(
+        "short_dwell",
+        f"next view within {dwell:g} s",
+        f"SELECT * FROM {run.current} "
+        f"QUALIFY NOT coalesce(lead(ts) {_BY_SEQ} - ts < {float(dwell)!r}, false)",
+    )
 
-    # -- steps 7-10 ---------------------------------------------------------------------------
-    if config.min_dwell_s > 0:
-        if has_ts:
-            step(
-                "short_dwell",
-                f"next view within {config.min_dwell_s:g} s",
-                f"SELECT * FROM {current} "
-                f"QUALIFY NOT coalesce(lead(ts) {by_seq} - ts < {float(config.min_dwell_s)!r}, "
-                "false)",
-            )
-        else:
-            note = "minimum dwell skipped: the source has no timestamps"
-            report.notes.append(note)
-            log.warning(note)
-    raw = current  # every view the visitor made (step 12)
-    repeats_sql = f"SELECT * FROM {{t}} QUALIFY item_id IS DISTINCT FROM lag(item_id) {by_seq}"
+
+def _collapse_repeats(run: _Run) -> None:
+    """Step 8: A A B becomes A B."""
+    if run.config.collapse_repeats:
+        run.step("repeats", "immediate repeat of the same item", _REPEATS_SQL.format(t=run.current))
+
+
+def _cap_long_sessions(run: _Run) -> None:
+    """Step 9: a session keeps its last ``max_session_length`` views."""
+    cap = run.config.max_session_length
+    if not cap:
+        return
+    (capped,) = run.tables.one(
+        f"SELECT count(*) FROM (SELECT session FROM {run.current} GROUP BY session "
+        f"HAVING count(*) > {cap})"
+    )
+    run.step(
+        "long_sessions",
+        f"beyond the last {cap} views of a session",
+        f"SELECT * FROM {run.current} "
+        f"QUALIFY row_number() OVER (PARTITION BY session ORDER BY seq DESC) <= {cap}",
+        detail=f"{capped:,} sessions capped",
+    )
+
+
+def _short_sessions_sql(run: _Run) -> str:
+    return (
+        f"SELECT * FROM {run.current} QUALIFY count(*) OVER (PARTITION BY session) >= "
+        f"{run.config.min_session_length}"
+    )
+
+
+def _drop_short_sessions(run: _Run) -> None:
+    """Step 10: sessions shorter than ``min_session_length`` hold no pair."""
+    description = f"session shorter than {run.config.min_session_length}"
+    run.step("short_sessions", description, _short_sessions_sql(run))
+
+
+def _remove_rare_items(run: _Run) -> None:
+    """Step 11: items seen fewer than ``min_item_count`` times; the repeats and short
+    sessions that this makes are dropped again (one pass)."""
+    config, tables, report = run.config, run.tables, run.report
+    if config.min_item_count <= 1:
+        return
+    (items_before,) = tables.one(f"SELECT count(DISTINCT item_id) FROM {run.current}")
+    run.step(
+        "rare_items",
+        f"item seen fewer than {config.min_item_count} times",
+        f"SELECT * FROM {run.current} "
+        f"QUALIFY count(*) OVER (PARTITION BY item_id) >= {config.min_item_count}",
+    )
+    (items_after,) = tables.one(f"SELECT count(DISTINCT item_id) FROM {run.current}")
+    report.steps[-1] = replace(
+        report.steps[-1], detail=f"{items_before - items_after:,} items removed"
+    )
+    if not report.steps[-1].events_dropped:
+        return
     if config.collapse_repeats:
-        step("repeats", "immediate repeat of the same item", repeats_sql.format(t=current))
-    if config.max_session_length:
-        cap = config.max_session_length
-        (capped,) = tables.one(
-            f"SELECT count(*) FROM (SELECT session FROM {current} GROUP BY session "
-            f"HAVING count(*) > {cap})"
+        run.step(
+            "repeats_after_rare",
+            "repeat brought together by removing rare items",
+            _REPEATS_SQL.format(t=run.current),
         )
-        step(
-            "long_sessions",
-            f"beyond the last {cap} views of a session",
-            f"SELECT * FROM {current} "
-            f"QUALIFY row_number() OVER (PARTITION BY session ORDER BY seq DESC) <= {cap}",
-            detail=f"{capped:,} sessions capped",
-        )
-    short_sql = (
-        "SELECT * FROM {t} QUALIFY count(*) OVER (PARTITION BY session) >= "
-        f"{config.min_session_length}"
+    run.step(
+        "short_sessions_after_rare",
+        f"session shorter than {config.min_session_length} after removing rare items",
+        _short_sessions_sql(run),
     )
-    step(
-        "short_sessions",
-        f"session shorter than {config.min_session_length}",
-        short_sql.format(t=current),
-    )
-
-    # -- step 11: rare items ---------------------------------------------------------------------
-    if config.min_item_count > 1:
-        (items_before,) = tables.one(f"SELECT count(DISTINCT item_id) FROM {current}")
-        step(
-            "rare_items",
-            f"item seen fewer than {config.min_item_count} times",
-            f"SELECT * FROM {current} "
-            f"QUALIFY count(*) OVER (PARTITION BY item_id) >= {config.min_item_count}",
-        )
-        (items_after,) = tables.one(f"SELECT count(DISTINCT item_id) FROM {current}")
-        report.steps[-1] = StepCount(
-            **{
-                **asdict(report.steps[-1]),
-                "detail": f"{items_before - items_after:,} items removed",
-            }
-        )
-        if report.steps[-1].events_dropped:
-            if config.collapse_repeats:
-                step(
-                    "repeats_after_rare",
-                    "repeat brought together by removing rare items",
-                    repeats_sql.format(t=current),
-                )
-            step(
-                "short_sessions_after_rare",
-                f"session shorter than {config.min_session_length} after removing rare items",
-                short_sql.format(t=current),
-            )
-
-    if n_sessions == 0:
-        log.warning("sessionization report:\n%s", report.table())
-        raise DataError(
-            f"no session left after sessionization of {n_input:,} events (see the report "
-            "above); check the column mapping, --event-types, --start/--end, "
-            "--min-session-length and --min-count"
-        )
-    return _build(tables, current, report), raw
 
 
 #: Timestamps a shop's events plausibly carry (1990-01-01 .. 2100-01-01 UTC, unix seconds);
@@ -610,7 +694,7 @@ def _build(tables: _Tables, final: str, report: SessionizeReport) -> Sessions:
         f"SELECT item_id, category_id, count FROM {vocab} ORDER BY idx"
     ).to_arrow_table()
     items = items.cast(
-        pa.schema([("item_id", pa.string()), ("category_id", pa.string()), ("count", pa.int64())])
+        pa.schema([(c, ITEM_COLUMNS[c]) for c in ("item_id", "category_id", "count")])
     )
     lengths = con.execute(f"SELECT len FROM {sess} ORDER BY sno").fetchnumpy()["len"]
     indices = con.execute(
@@ -621,24 +705,19 @@ def _build(tables: _Tables, final: str, report: SessionizeReport) -> Sessions:
     np.cumsum(np.asarray(lengths, dtype=np.int64), out=indptr[1:])
 
     item_ids = np.array(items.column("item_id").to_pylist(), dtype=object)
-    cats = items.column("category_id").to_pylist()
-    names = sort_ids({c for c in cats if c is not None})
-    cat_index = {c: k for k, c in enumerate(names)}
-    item_categories = np.array(
-        [NO_CATEGORY if c is None else cat_index[c] for c in cats], dtype=np.int32
-    )
+    categories = index_categories(items.column("category_id").to_pylist())
     corpus = SessionCorpus(
         item_ids=item_ids,
         item_counts=np.asarray(items.column("count").to_numpy(), dtype=np.int64),
-        item_categories=item_categories,
-        category_names=np.array(names, dtype=object),
+        item_categories=categories.codes,
+        category_names=np.array(categories.names, dtype=object),
         indptr=indptr,
         indices=np.asarray(indices, dtype=np.int32),
     )
     report.sessions = corpus.n_sessions
     report.events = corpus.n_tokens
     report.items = corpus.n_items
-    report.categories = len(names)
+    report.categories = len(categories.names)
     tables.session_numbers = sess
     return Sessions(corpus=corpus, items=items, report=report)
 
@@ -654,12 +733,3 @@ def _raw_newest(tables: _Tables, raw: str, share: float) -> list[list[str]]:
         [first],
     ).to_arrow_table()
     return rows.column("views").to_pylist()
-
-
-def sort_ids(ids) -> list[str]:
-    """Ids sorted numerically when they all are integers, else as text (stable, readable)."""
-    ids = list(ids)
-    try:
-        return sorted(ids, key=int)
-    except ValueError:
-        return sorted(ids)

@@ -30,13 +30,15 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from engine.build import build_model, write_model
 from engine.bundle import LATEST, Bundle, BundleWriter
+from engine.bundle_overview import model_overview
 from engine.catalog import ProductMetadata
 from engine.errors import BundleError, ConfigError, DataError, PublishRefusedError
 from engine.model import ModelParams, RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
+from engine.projection import Projection, map_payload, write_projection
 from engine.recommender import SessionRecommender, check_k
-from pipelines.bundle_overview import model_overview
 from pipelines.bundle_report import write_report
 from pipelines.evaluate import (
     NEXT_DIFFERENT,
@@ -48,7 +50,7 @@ from pipelines.evaluate import (
 )
 from pipelines.holdout import count_pairs, newest_count, pairs_table
 from pipelines.metadata import MetadataMapping, MetadataReport, join_items, read_metadata
-from pipelines.projection import Projection, map_payload, project_model, write_projection
+from pipelines.projection import project_model
 from pipelines.publish_guard import HOLDOUT_PROTOCOL_VERSION, PublishGuards, Verdict, refusal
 from pipelines.ranker import candidate_features, fit_ranker, validation_split
 from pipelines.schema import ColumnMapping
@@ -216,7 +218,7 @@ def train(job: TrainJob) -> TrainResult:
     stage = _ranker_and_holdout(job, c, corpus, metadata, data.held_out, notes)
     log.info("building co-visitation, session neighbourhood and HNSW indexes")
     build_started = time.perf_counter()
-    model = RecommenderModel.build(corpus, vectors, metadata, stage.params, threads=c.threads)
+    model = build_model(corpus, vectors, metadata, stage.params, threads=c.threads)
     if data.catalogue is not None:
         cold = model.add_cold_products(_products_without_views(data.catalogue))
         if cold:
@@ -259,7 +261,7 @@ def train(job: TrainJob) -> TrainResult:
         },
         "projection": projection.info,
     }
-    bundle_dir, published = _write_and_publish(job, model, catalogue, manifest, projection)
+    bundle_dir, published = _write_and_publish(job, model, manifest, projection)
     seconds = time.perf_counter() - started
     log.info(
         "trained %d items x %d dims on %d sessions in %.1f s -> %s%s%s",
@@ -307,7 +309,7 @@ def _ranker_and_holdout(job, config, corpus, metadata, held_out, notes) -> _Stag
         log.info("held-out evaluation: training a model on the %d sessions before the newest %d",
                  trained_on, held)  # fmt: skip
         train_part = corpus.subset_sessions(np.arange(n) < trained_on)
-        model = RecommenderModel.build(
+        model = build_model(
             train_part, make_trainer(config).fit(train_part), metadata, params,
             threads=config.threads,
         )  # fmt: skip
@@ -358,9 +360,7 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata, held:
     )  # fmt: skip
     vectors = make_trainer(config).fit(split.train)
     # with HNSW, as served: the ranker learns on the candidates the service will see
-    model = RecommenderModel.build(
-        split.train, vectors, metadata, job.params, threads=config.threads
-    )
+    model = build_model(split.train, vectors, metadata, job.params, threads=config.threads)
     started = time.perf_counter()
     features = candidate_features(SessionRecommender(model), split)
     ranking, report = fit_ranker(
@@ -431,13 +431,13 @@ def check_publish(guards: PublishGuards, manifest: dict, root: Path) -> tuple[Ve
 
 
 def _write_and_publish(
-    job, model: RecommenderModel, catalogue, manifest, projection: Projection | None = None
+    job, model: RecommenderModel, manifest, projection: Projection | None = None
 ) -> tuple[Path, bool]:
     """Write the bundle; move ``latest`` to it when asked and the guards pass (or forced)."""
     root = Path(job.out)
     verdict, current = check_publish(job.guards, manifest, root)
     move = job.publish and (verdict.ok or job.force)
-    bundle_dir = _write(job, model, catalogue, manifest, projection, make_latest=move)
+    bundle_dir = _write(job, model, manifest, projection, make_latest=move)
     if not verdict.ok:
         if job.force and job.publish:
             log.warning("published despite the guards (--force): %s", "; ".join(verdict.refusals))
@@ -450,16 +450,12 @@ def _write_and_publish(
     return bundle_dir, move
 
 
-def _write(
-    job, model: RecommenderModel, catalogue, manifest, projection, make_latest: bool
-) -> Path:
+def _write(job, model: RecommenderModel, manifest, projection, make_latest: bool) -> Path:
     root = Path(job.out)
     created_root = not root.exists()
     try:
         with BundleWriter(root, version=job.version) as writer:
-            model.write(writer)
-            if catalogue is not None:
-                writer.add_table("catalogue", catalogue)
+            write_model(model, writer)  # products without views are its cold items
             if projection is not None:
                 write_projection(writer, projection)
             # the page people open without the service: the overview and the product space

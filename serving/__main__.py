@@ -43,13 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(
-        f"NOWREC_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-        for e in exc.errors(include_url=False)
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {
@@ -73,12 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from serving.http_protocol import deadline_protocol
     from serving.model_manager import artifacts_path
     from serving.product_updates.updater import check_product_log
-    from serving.settings import Settings
+    from serving.settings import Settings, describe_invalid
 
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        log.error("invalid settings: %s", _describe(exc))
+        log.error("invalid settings: %s", describe_invalid(exc))
         return 2
     logging.getLogger().setLevel(settings.log_level.upper())
     try:

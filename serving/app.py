@@ -67,6 +67,7 @@ def check_settings(settings: Settings) -> None:
                 f"that are not all whitespace (got {len(token)} characters); generate one with "
                 "`openssl rand -hex 32`"
             )
+    settings.check_clients(kafka=settings.uses_kafka)
     root = artifacts_path(settings.artifacts)
     if settings.experiments_file:  # every problem of the file, before anything starts
         read_config(Path(settings.experiments_file), lambda v: (root / v / MANIFEST).is_file())
@@ -169,7 +170,6 @@ def create_app(
     routers = [recommendations.router, products.router, events.router, sessions.router]
     routers += [admin.router, health.router]
     routers += [health.metrics_router] if settings.metrics_port is None else []
-    routers += [health.ceiling_router] if settings.bench_ceiling_route else []
     for router in routers:
         app.include_router(router)
     install_web(app, settings)  # the console, /, /docs, /nowrec.js, CORS

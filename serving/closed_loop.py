@@ -74,7 +74,7 @@ def make_logs(settings: Settings, metrics: ApiMetrics) -> tuple[RecordLog | None
         )
 
     if kind == "kafka":
-        topic = KafkaTopic(settings.bootstrap_servers(), settings.kafka_impressions_topic,
+        topic = KafkaTopic(settings.kafka_client_options(), settings.kafka_impressions_topic,
                            timeout_s=settings.kafka_request_timeout_ms / 1000)  # fmt: skip
         return record_log(topic), None
     root = Path(settings.logs_dir)

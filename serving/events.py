@@ -20,7 +20,7 @@ One JSON object per event, for example::
 - Unknown fields are refused (a typo such as ``productId`` names itself in the error).
 
 :func:`decode` turns raw bytes into a :class:`ViewEvent` or raises
-:class:`~engine.errors.MalformedEventError` saying which field is wrong and how to fix it.
+:class:`~serving.errors.MalformedEventError` saying which field is wrong and how to fix it.
 """
 
 from __future__ import annotations
@@ -42,8 +42,16 @@ from pydantic import (
     model_validator,
 )
 
-from engine.errors import MalformedEventError
-from engine.ids import ID_PATTERN, ID_RULE, MAX_ID_CHARS, check_id
+from engine.ids import (
+    EVENT_ID_PATTERN,
+    ID_PATTERN,
+    ID_RULE,
+    MAX_EVENT_ID_CHARS,
+    MAX_ID_CHARS,
+    check_id,
+)
+from serving.errors import MalformedEventError
+from serving.validation_errors import describe_errors, summary
 
 SCHEMA_VERSION = 1
 #: Default bound on one encoded event; a real view event is about 150 bytes.
@@ -70,11 +78,10 @@ _PolicyId = Annotated[
 ]
 SessionId = _PolicyId
 ProductId = _PolicyId
-# Event ids are opaque idempotency keys (derived ones are hex): a conservative ASCII charset
-# without "|", the separator of the stored member (serving/session_store/base.py).
-ID_CHARSET = "ASCII letters, digits and . _ : @ = + / -"
-_ID_PATTERN = r"^[A-Za-z0-9._:@=+/-]+$"
-EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=_ID_PATTERN)]
+# Event ids: engine/ids.py (an ASCII charset without the stored member's separator).
+EventId = Annotated[
+    str, Field(min_length=1, max_length=MAX_EVENT_ID_CHARS, pattern=EVENT_ID_PATTERN)
+]
 
 
 #: JSON schema of the id fields of an event: an id of the policy, or an integer (its text).
@@ -254,18 +261,13 @@ def derive_event_id(session_id: str, product_id: str, ts: float, event_type: str
 
 
 def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors(include_url=False):
-        where = ".".join(str(p) for p in item["loc"]) or "event"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = f"unknown field; fields are {', '.join(ViewEvent.model_fields)}"
-        elif item["type"] == "missing":
-            message = "required field is missing"
-        elif item["type"] == "string_pattern_mismatch":
-            message = f"may contain only {ID_CHARSET}"
-        parts.append(f"{where}: {message}")
-    return "; ".join(parts)
+    problems = describe_errors(
+        error.errors(include_url=False),
+        lambda loc: ".".join(str(p) for p in loc) or "event",
+        show_input=False,
+        fields=ViewEvent.model_fields,
+    )
+    return summary(problems, most=len(problems))
 
 
 def validate_event(data: Any) -> ViewEvent:

@@ -25,11 +25,13 @@ from pathlib import Path
 
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
+from pydantic import ValidationError
 
-from engine.errors import MalformedEventError
+from engine.errors import ConfigError
+from serving.errors import MalformedEventError
 from serving.events import OUTCOME_TYPES, decode
 from serving.log_sinks import JsonLinesFiles
-from serving.settings import Settings, get_settings
+from serving.settings import Settings, describe_invalid, get_settings
 
 log = logging.getLogger("nowrec.log_sink")
 
@@ -67,7 +69,7 @@ class LogSink:
             try:
                 consumer = KafkaConsumer(
                     s.kafka_impressions_topic, s.kafka_topic,
-                    bootstrap_servers=s.bootstrap_servers(), group_id=self.group_id,
+                    **s.kafka_client_options(), group_id=self.group_id,
                     enable_auto_commit=False, auto_offset_reset="earliest",
                     session_timeout_ms=s.kafka_session_timeout_ms,
                     heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
@@ -145,7 +147,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ).parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
-    sink = LogSink(get_settings())
+    try:
+        settings = get_settings()
+        settings.check_clients(kafka=True)
+    except ValidationError as exc:
+        log.error("invalid NOWREC_* settings: %s", describe_invalid(exc))
+        return 2
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    sink = LogSink(settings)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: sink.stop())
     sink.run()

@@ -19,7 +19,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from engine.errors import ConfigError
 from serving.producer import EventProducer
@@ -120,15 +122,17 @@ class JsonLinesFiles:
 class KafkaTopic:
     """Sends records to a Kafka topic, keyed by their ``session_id`` (connects on first use)."""
 
-    def __init__(self, bootstrap_servers: list[str], topic: str, *, timeout_s: float) -> None:
+    def __init__(self, client_options: Mapping[str, Any], topic: str, *, timeout_s: float) -> None:
         self.name = topic
-        self._servers = bootstrap_servers
+        self._client_options = client_options
         self._timeout_s = timeout_s
         self._producer: EventProducer | None = None
 
     def write(self, records: list[Encoded]) -> None:
         if self._producer is None:
-            self._producer = EventProducer(self._servers, self.name, timeout_s=self._timeout_s)
+            self._producer = EventProducer(
+                self._client_options, self.name, timeout_s=self._timeout_s
+            )
         self._producer.send_records(records, "records")
 
     def close(self) -> None:

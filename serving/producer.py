@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.producer.future import RecordMetadata
 
-from engine.errors import BrokerUnavailableError
+from serving.errors import BrokerUnavailableError
 from serving.events import ViewEvent, encode
 from serving.settings import Settings
 
@@ -28,7 +29,8 @@ class EventProducer:
     """Sends validated events to the event topic; thread-safe (one per process is enough).
 
     Args:
-        bootstrap_servers: Kafka ``host:port`` list.
+        client_options: how to reach the brokers (``bootstrap_servers`` and the security
+            settings: serving/settings.py ``kafka_client_options``).
         topic: the event topic the consumers read.
         timeout_s: longest wait for the broker to acknowledge a batch (and to connect).
         linger_ms: how long records wait to be batched with others from concurrent requests.
@@ -37,7 +39,7 @@ class EventProducer:
 
     def __init__(
         self,
-        bootstrap_servers: Sequence[str] | str,
+        client_options: Mapping[str, Any],
         topic: str,
         *,
         timeout_s: float = 5.0,
@@ -46,11 +48,11 @@ class EventProducer:
     ) -> None:
         self.topic = topic
         self.timeout_s = timeout_s
-        self._where = bootstrap_servers
+        self._where = client_options["bootstrap_servers"]
         timeout_ms = max(1000, int(timeout_s * 1000))
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=bootstrap_servers,
+                **client_options,
                 client_id=client_id,
                 acks="all",
                 # Event ids make a re-sent event harmless and the store orders by ts, so
@@ -66,15 +68,15 @@ class EventProducer:
             )
         except KafkaError as exc:
             raise BrokerUnavailableError(
-                f"cannot reach Kafka at {bootstrap_servers} ({exc}); "
-                "check NOWREC_KAFKA_BOOTSTRAP_SERVERS"
+                f"cannot reach Kafka at {self._where} ({exc}); check "
+                "NOWREC_KAFKA_BOOTSTRAP_SERVERS (and NOWREC_KAFKA_SECURITY_PROTOCOL)"
             ) from exc
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EventProducer:
         """A producer for ``settings.kafka_topic`` on ``settings.kafka_bootstrap_servers``."""
         return cls(
-            settings.bootstrap_servers(),
+            settings.kafka_client_options(),
             settings.kafka_topic,
             timeout_s=settings.kafka_request_timeout_ms / 1000,
         )

@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.errors import ConfigError, StoreUnavailableError
+from engine.errors import ConfigError
 from engine.session import SessionEvent
+from serving.errors import StoreUnavailableError
 from serving.metrics import LiveMetrics
 from serving.session_store import SessionStore
 
@@ -59,11 +60,6 @@ class SessionReader:
         self._failing = False
         self._lock = threading.Lock()
 
-    @property
-    def failing(self) -> bool:
-        """The last store call failed (requests answer degraded)."""
-        return self._failing
-
     def recent(self, session_id: str | None) -> SessionRead:
         """The session's recent events; no events (degraded) when the store cannot answer."""
         if session_id is None:
@@ -80,7 +76,7 @@ class SessionReader:
                 if self._failing:
                     self._failing = False
                     log.warning("session store %s answers again", self.store.backend)
-        return SessionRead([SessionEvent(e.product_id, e.ts, e.event_type) for e in stored])
+        return SessionRead(stored)
 
     def _failed(self, exc: Exception) -> None:
         self.metrics.store_errors.labels(self.store.backend).inc()

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.errors import ConfigError
 from engine.ranking import MAX_FRESHNESS_BOOST
+from serving.validation_errors import describe_errors, summary
 
 _TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
 #: A bearer token: 16 to 512 characters (production asks for 32, serving/app.py).
@@ -34,7 +38,22 @@ class Settings(BaseSettings):
         "'redis' (shared by every API pod and the consumer process).",
     )
     redis_url: str = Field(
-        default="redis://127.0.0.1:6379/0", description="Redis URL, redis://host:port/db."
+        default="redis://127.0.0.1:6379/0",
+        description="Redis URL: redis://host:port/db, or rediss://host:port/db for TLS.",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="Redis password (AUTH), from a Secret; kept out of the URL, which is "
+        "logged and shown in errors. Give it here or in the URL, not both.",
+    )
+    redis_ssl_cafile: str | None = Field(
+        default=None,
+        min_length=1,
+        description="rediss:// only: the CA certificate (PEM file) that signed the server's "
+        "certificate, when it is not one the system trusts (a private CA). The server's "
+        "certificate and host name are always checked.",
     )
     redis_key_prefix: str = Field(
         default="nowrec:session:",
@@ -140,6 +159,32 @@ class Settings(BaseSettings):
     # -- Kafka -----------------------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", description="Comma-separated Kafka bootstrap host:port list."
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How every Kafka client of the service reaches the brokers: PLAINTEXT, "
+        "SSL (TLS), SASL_PLAINTEXT or SASL_SSL (TLS and a user name and password: what "
+        "managed brokers ask for).",
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None,
+        description="SASL_* only: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, as the broker says.",
+    )
+    kafka_sasl_username: str | None = Field(
+        default=None, min_length=1, max_length=1024, description="SASL_* only: the user name."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="SASL_* only: the password, from a Secret (never logged).",
+    )
+    kafka_ssl_cafile: str | None = Field(
+        default=None,
+        min_length=1,
+        description="SSL and SASL_SSL only: the CA certificate (PEM file) that signed the "
+        "brokers' certificates, when it is not one the system trusts. The brokers' "
+        "certificates and host names are always checked.",
     )
     kafka_topic: str = Field(
         default="nowrec.events", pattern=_TOPIC_PATTERN, description="Topic of live events."
@@ -352,11 +397,6 @@ class Settings(BaseSettings):
         description="Concurrent connections uvicorn accepts; beyond it it answers 503.",
     )
     access_log: bool = Field(default=False, description="Log every request (uvicorn).")
-    bench_ceiling_route: bool = Field(
-        default=False,
-        description="Adds a hidden GET /_bench/ceiling answering a constant list (the "
-        "framework's ceiling measured by benchmarks/serve_load.py).",
-    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Log level of the service."
     )
@@ -456,11 +496,109 @@ class Settings(BaseSettings):
         """``kafka_bootstrap_servers`` as the list kafka-python takes."""
         return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
 
+    def check_clients(self, kafka: bool) -> None:
+        """Refuse at start the Redis settings (with the Redis store) and, with ``kafka``, the
+        Kafka settings that cannot connect, rather than at the first request or event.
+
+        Raises:
+            ConfigError: see :meth:`redis_client_options` and :meth:`kafka_client_options`.
+        """
+        if self.store_backend == "redis":
+            self.redis_client_options()
+        if kafka:
+            self.kafka_client_options()
+
+    def redis_client_options(self) -> dict[str, Any]:
+        """How the Redis client reaches the server: the URL, the password (``password``) and,
+        over TLS (``rediss://``), the CA file (``ssl_ca_certs``).
+
+        Raises:
+            ConfigError: a password given twice (in the URL and NOWREC_REDIS_PASSWORD), a CA
+                file without TLS, or one that does not exist.
+        """
+        parts = urlsplit(self.redis_url)
+        options: dict[str, Any] = {"url": self.redis_url}
+        if self.redis_password is not None:
+            if parts.password:
+                raise ConfigError(
+                    "the Redis password is given twice, in NOWREC_REDIS_URL and in "
+                    "NOWREC_REDIS_PASSWORD: keep it in NOWREC_REDIS_PASSWORD (a Secret) only"
+                )
+            options["password"] = self.redis_password.get_secret_value()
+        if self.redis_ssl_cafile is not None:
+            if parts.scheme != "rediss":
+                raise ConfigError(
+                    "NOWREC_REDIS_SSL_CAFILE is for TLS: use a rediss:// URL in NOWREC_REDIS_URL"
+                )
+            options["ssl_ca_certs"] = _existing_file(
+                self.redis_ssl_cafile, "NOWREC_REDIS_SSL_CAFILE"
+            )
+        return options
+
+    @property
+    def uses_kafka(self) -> bool:
+        """Whether the API process talks to Kafka (events, product updates, records, or the
+        embedded consumer); the consumer and the log sink always do."""
+        return (
+            self.events_mode == "kafka"
+            or self.product_updates == "kafka"
+            or self.record_sink == "kafka"
+            or self.embedded_consumer
+        )
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """How every Kafka client of the service (producers and consumers alike) reaches the
+        brokers, as kafka-python keyword arguments: the servers, the security protocol, the
+        SASL mechanism and credentials, the CA file.
+
+        Raises:
+            ConfigError: settings that cannot connect (SASL without a mechanism, user name or
+                password; credentials or a CA file with a protocol that does not use them; a
+                CA file that does not exist); the message names the variable to set.
+        """
+        protocol = self.kafka_security_protocol
+        sasl, tls = protocol.startswith("SASL_"), protocol.endswith("SSL")
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers(),
+            "security_protocol": protocol,
+        }
+        sasl_settings = {
+            f"NOWREC_KAFKA_SASL_{name.upper()}": getattr(self, f"kafka_sasl_{name}")
+            for name in ("mechanism", "username", "password")
+        }
+        if sasl:
+            missing = [name for name, value in sasl_settings.items() if value is None]
+            if missing:
+                raise ConfigError(
+                    f"NOWREC_KAFKA_SECURITY_PROTOCOL={protocol} needs {' and '.join(missing)} "
+                    "(the mechanism your broker uses: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; "
+                    "the password from a Secret)"
+                )
+            options |= {
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
+            }
+        elif given := [name for name, value in sasl_settings.items() if value is not None]:
+            raise ConfigError(
+                f"{', '.join(given)} are for SASL, which NOWREC_KAFKA_SECURITY_PROTOCOL="
+                f"{protocol} does not use: set it to SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        if self.kafka_ssl_cafile is not None:
+            if not tls:
+                raise ConfigError(
+                    f"NOWREC_KAFKA_SSL_CAFILE is for TLS, which NOWREC_KAFKA_SECURITY_PROTOCOL="
+                    f"{protocol} does not use: set it to SSL or SASL_SSL"
+                )
+            options["ssl_cafile"] = _existing_file(self.kafka_ssl_cafile, "NOWREC_KAFKA_SSL_CAFILE")
+        return options
+
     def kafka_consumer_options(self) -> dict[str, Any]:
         """What every Kafka consumer of the service shares (kafka-python keyword arguments):
-        the brokers, offsets committed by hand only, the fetch wait, CRC checks, timeouts."""
+        how to reach the brokers (:meth:`kafka_client_options`), offsets committed by hand
+        only, the fetch wait, CRC checks, timeouts."""
         return {
-            "bootstrap_servers": self.bootstrap_servers(),
+            **self.kafka_client_options(),
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "fetch_max_wait_ms": self.kafka_fetch_max_wait_ms,
@@ -469,6 +607,26 @@ class Settings(BaseSettings):
             "bootstrap_timeout_ms": self.kafka_request_timeout_ms,
             "reconnect_backoff_max_ms": 1000,
         }
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """What is wrong with the environment's settings, by variable (values never shown: some
+    are secrets)."""
+    problems = describe_errors(
+        exc.errors(include_url=False),
+        lambda loc: "NOWREC_" + "_".join(str(p) for p in loc).upper(),
+        show_input=False,
+    )
+    return summary(problems, most=len(problems))
+
+
+def _existing_file(path: str, variable: str) -> str:
+    if not Path(path).is_file():
+        raise ConfigError(
+            f"{variable} {path} is not a file: mount the CA certificate (a PEM file, e.g. "
+            "from a Secret) there, or leave it unset to trust the system's CAs"
+        )
+    return path
 
 
 @lru_cache(maxsize=1)

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from engine.build import build_model, write_model
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from engine.bundle import BundleWriter, switch_latest
 from engine.catalog import ProductMetadata
 from engine.corpus import SessionCorpus
-from engine.model import ModelParams, RecommenderModel
+from engine.model import ModelParams
 from engine.prod2vec import Prod2VecConfig, make_trainer
 from serving.app import create_app
 from serving.model_manager import artifacts_path
@@ -50,7 +50,7 @@ def _parse(item: str) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=4)
-def build_model(naming: Callable[[int, int], str] = synthetic_id, seed: int = 0):
+def synthetic_model(naming: Callable[[int, int], str] = synthetic_id, seed: int = 0):
     """A small trained model of the synthetic shop (cached; the callers only write it)."""
     sessions, item_category = category_sessions(seed=seed)
     rename = {item: naming(*_parse(item)) for item in item_category}
@@ -71,7 +71,7 @@ def build_model(naming: Callable[[int, int], str] = synthetic_id, seed: int = 0)
         )
         for item in item_category
     }
-    return RecommenderModel.build(corpus, vectors, meta, ModelParams(), threads=1)
+    return build_model(corpus, vectors, meta, ModelParams(), threads=1)
 
 
 def write_bundle(
@@ -82,9 +82,9 @@ def write_bundle(
     make_latest: bool = True,
 ) -> Path:
     """Write the small model as bundle ``version`` under ``root`` (and point latest at it)."""
-    model = build_model(naming)
+    model = synthetic_model(naming)
     with BundleWriter(root, version=version) as w:
-        model.write(w)
+        write_model(model, w)
         w.update_manifest(source={"kind": "synthetic"})
         return w.commit(make_latest=make_latest)
 
@@ -135,19 +135,6 @@ def api_client(artifacts: Path, **overrides) -> Iterator[TestClient]:
         app = create_app(api_settings(artifacts, **overrides), registry=CollectorRegistry())
         with TestClient(app) as client:
             yield client
-
-
-def wait_until(predicate: Callable[[], object], what: str, timeout_s: float = 30.0) -> object:
-    """Poll ``predicate`` until it returns something true (a guard against hangs, not a
-    speed assertion)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def metric_value(text: str, sample: str) -> float:

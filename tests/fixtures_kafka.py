@@ -23,13 +23,11 @@ loopback that outlives the broker's restarts; Tansu needs S3's conditional write
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +38,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.process_support import free_port, spawn, terminate, wait_for_port
 
 # Short group timeouts: the first group join takes ~3 s instead of ~23 s with the defaults.
 FAST_GROUP = {
@@ -59,51 +59,6 @@ def tansu_binary() -> Path | None:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None = None) -> None:
-    """Return once ``127.0.0.1:port`` accepts connections; raise if it does not in time."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with status {process.returncode} while starting")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing accepted connections on 127.0.0.1:{port} in {timeout_s} s")
-
-
-def spawn(argv: list[str], log_path: Path | None, env: dict[str, str] | None = None):
-    """A server process in a session of its own, its output to ``log_path`` (or dropped)."""
-    with open(log_path or os.devnull, "wb") as log:
-        return subprocess.Popen(
-            argv,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-
-def terminate(process: subprocess.Popen, grace_s: float = 10.0) -> int:
-    """SIGTERM (as Kubernetes stops a pod); killed if it has not ended after ``grace_s``.
-    Returns the exit status."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-    return process.returncode
 
 
 class S3Server:

@@ -4,6 +4,8 @@ The server is the Debian package's ``redis-server`` binary (installed by ``.ci/r
 on a free loopback port without persistence. Tests that need it skip, with the reason, only
 where the binary is absent. ``redis_server`` is shared by the session (tests isolate themselves
 with their own key prefix); ``fault_redis_server`` is a test's own, to stop, restart or pause.
+A server may require a password (``requirepass``) and speak TLS only (certificates made by
+:func:`tls_files` with the ``openssl`` command, a CA of the test's own).
 
 ``RedisServer`` is a plain class so benchmarks can start a server too.
 """
@@ -19,11 +21,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures_kafka import free_port, terminate, wait_for_port
+from tests.process_support import free_port, spawn, terminate, wait_for_port
 
 
 def redis_server_binary() -> str | None:
@@ -36,6 +39,42 @@ def redis_server_binary() -> str | None:
     )
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A CA of a test's own and a server certificate it signed, for 127.0.0.1 (PEM files)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def tls_files(where: Path) -> TlsFiles:
+    """Make a CA and a server certificate for 127.0.0.1 under ``where`` (``openssl``; the
+    calling test skips, with the reason, where it is absent)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed (Debian: apt-get install openssl)")
+    where.mkdir(parents=True, exist_ok=True)
+    files = TlsFiles(where / "ca.pem", where / "server.pem", where / "server.key")
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=where)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=nowrec test CA",
+        "-keyout", "ca.key", "-out", files.ca.name,
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
+        files.key.name, "-out", "server.csr")  # fmt: skip
+    (where / "server.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+    )
+    run("x509", "-req", "-in", "server.csr", "-CA", files.ca.name, "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", files.cert.name)  # fmt: skip
+    return files
+
+
 class RedisServer:
     """A redis-server process on ``127.0.0.1:port`` with persistence off.
 
@@ -43,10 +82,17 @@ class RedisServer:
         binary: the redis-server executable (default: :func:`redis_server_binary`).
         port: loopback port (default: a free one, kept across restarts).
         work_dir: the server's working directory and log (default: a temporary directory).
+        password: required of every client (``requirepass``); default: none.
+        tls: serve TLS only, with these certificates (clients are not asked for one).
     """
 
     def __init__(
-        self, binary: str | None = None, port: int | None = None, work_dir: Path | None = None
+        self,
+        binary: str | None = None,
+        port: int | None = None,
+        work_dir: Path | None = None,
+        password: str | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.binary = binary or redis_server_binary()
         if self.binary is None:
@@ -54,38 +100,31 @@ class RedisServer:
         self.port = port or free_port()
         self._own_dir = work_dir is None  # a temporary directory of ours, removed on exit
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="redis-"))
+        self.password = password
+        self.tls = tls
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """Its URL, without the password (``rediss://`` when it speaks TLS)."""
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> RedisServer:
         """Start the process and wait until it accepts connections."""
         log = self.work_dir / "redis.log"
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--dir",
-                str(self.work_dir),
-                "--logfile",
-                str(log),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        listen = ["--port", str(self.port)]
+        if self.tls is not None:
+            t = self.tls
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(t.cert),
+                      "--tls-key-file", str(t.key), "--tls-ca-cert-file", str(t.ca),
+                      "--tls-auth-clients", "no"]  # fmt: skip
+        if self.password is not None:
+            listen += ["--requirepass", self.password]
+        self.process = spawn(
+            [self.binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--daemonize", "no", "--dir", str(self.work_dir), "--logfile", str(log)],
+            None,
+        )  # fmt: skip
         try:
             wait_for_port(self.port, timeout_s, self.process)
         except (RuntimeError, TimeoutError) as exc:

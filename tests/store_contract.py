@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import ConfigError
+from engine.session import SessionEvent
 from serving.events import EVENT_TYPES, ViewEvent
-from serving.session_store.base import SessionEvent, member_of
+from serving.session_store.base import member_of
 
 T0 = 1_700_000_000.0
 
@@ -65,13 +66,15 @@ class SessionStoreContract:
     def test_recent_is_oldest_first(self, make_store):
         store = make_store()
         store.append([ev("s", "a", T0 + 1), ev("s", "b", T0 + 2), ev("s", "c", T0 + 3)])
-        assert [e.product_id for e in store.recent("s")] == ["a", "b", "c"]
+        assert [e.item_id for e in store.recent("s")] == ["a", "b", "c"]
         assert store.recent("s")[0] == SessionEvent("a", T0 + 1, "view")
+        # the recommender's own event type, built once from what the store holds
+        assert type(store.recent("s")[0]) is SessionEvent
 
     def test_limit_returns_the_newest(self, make_store):
         store = make_store()
         store.append([ev("s", f"p{i}", T0 + i) for i in range(5)])
-        assert [e.product_id for e in store.recent("s", limit=2)] == ["p3", "p4"]
+        assert [e.item_id for e in store.recent("s", limit=2)] == ["p3", "p4"]
         assert len(store.recent("s", limit=100)) == 5
 
     def test_limit_below_one_is_refused(self, make_store):
@@ -112,17 +115,17 @@ class SessionStoreContract:
         store = make_store()
         store.append([ev("s", "a", T0 + 1), ev("s", "c", T0 + 3)])
         store.append([ev("s", "b", T0 + 2)])
-        assert [e.product_id for e in store.recent("s")] == ["a", "b", "c"]
+        assert [e.item_id for e in store.recent("s")] == ["a", "b", "c"]
 
     def test_keeps_only_the_newest_max_items(self, make_store):
         store = make_store(max_items=3)
         store.append([ev("s", f"p{i}", T0 + i) for i in range(10)])
-        assert [e.product_id for e in store.recent("s")] == ["p7", "p8", "p9"]
+        assert [e.item_id for e in store.recent("s")] == ["p7", "p8", "p9"]
         # A late event older than everything kept does not push a newer one out.
         store.append([ev("s", "old", T0 - 100)])
-        assert [e.product_id for e in store.recent("s")] == ["p7", "p8", "p9"]
+        assert [e.item_id for e in store.recent("s")] == ["p7", "p8", "p9"]
         store.append([ev("s", "new", T0 + 100)])
-        assert [e.product_id for e in store.recent("s")] == ["p8", "p9", "new"]
+        assert [e.item_id for e in store.recent("s")] == ["p8", "p9", "new"]
 
     def test_event_type_and_client_event_id_are_kept(self, make_store):
         store = make_store()
@@ -135,7 +138,7 @@ class SessionStoreContract:
         # ids of any script, with the member separator "|" and spaces (engine/ids.py)
         store = make_store()
         store.append([ev("séance 1", "Café|03 ü", T0), ev("séance 1", "商品/17", T0 + 1)])
-        assert [e.product_id for e in store.recent("séance 1")] == ["Café|03 ü", "商品/17"]
+        assert [e.item_id for e in store.recent("séance 1")] == ["Café|03 ü", "商品/17"]
         assert store.recent("séance") == []
 
     def test_many_sessions_in_one_batch(self, make_store):
@@ -151,7 +154,7 @@ class SessionStoreContract:
         assert store.append(batch).applied == 2500
         assert store.append(batch).duplicates == 2500
         got = store.recent("big")
-        assert len(got) == 2500 and got[0].product_id == "p0" and got[-1].product_id == "p2499"
+        assert len(got) == 2500 and got[0].item_id == "p0" and got[-1].item_id == "p2499"
 
     def test_session_expires_after_inactivity(self, make_store, advance):
         store = make_store(ttl_seconds=1.0)
@@ -159,21 +162,21 @@ class SessionStoreContract:
         advance(0.6)
         store.append([ev("s", "b", T0 + 1)])  # activity restarts the clock
         advance(0.6)
-        assert [e.product_id for e in store.recent("s")] == ["a", "b"]
+        assert [e.item_id for e in store.recent("s")] == ["a", "b"]
         advance(1.1)
         assert store.recent("s") == []
         store.append([ev("s", "c", T0 + 2)])  # a new session under the same id
-        assert [e.product_id for e in store.recent("s")] == ["c"]
+        assert [e.item_id for e in store.recent("s")] == ["c"]
 
     def test_forget_removes_one_session(self, make_store):
         store = make_store()
         store.append([ev("s", "a", T0), ev("s", "b", T0 + 1), ev("t", "c", T0)])
         assert store.forget("s") is True
         assert store.recent("s") == []
-        assert [e.product_id for e in store.recent("t")] == ["c"]
+        assert [e.item_id for e in store.recent("t")] == ["c"]
         assert store.forget("s") is False  # nothing left to forget
         store.append([ev("s", "a", T0)])  # the same event again is new now
-        assert [e.product_id for e in store.recent("s")] == ["a"]
+        assert [e.item_id for e in store.recent("s")] == ["a"]
 
     def test_ping_answers(self, make_store):
         store = make_store()

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as `python benchmarks/x.py` without installing the project
     sys.path.insert(0, str(ROOT))
 
+from engine.categories import index_categories  # noqa: E402
 from engine.corpus import SessionCorpus  # noqa: E402
 from engine.prod2vec.synthetic import planted_sessions  # noqa: E402
 
@@ -61,12 +62,12 @@ def diginetica_corpus() -> SessionCorpus:
     indptr = np.r_[starts, len(sessions)].astype(np.int64)
     item_cat = np.zeros(len(items), dtype=np.int64)
     item_cat[inverse] = events["category_id"]
-    cat_values, cat_index = np.unique(item_cat, return_inverse=True)
+    categories = index_categories([str(c) for c in item_cat])
     return SessionCorpus(
         item_ids=items.astype(str).astype(object),
         item_counts=np.bincount(inverse, minlength=len(items)),
-        item_categories=cat_index.astype(np.int32),
-        category_names=cat_values.astype(str).astype(object),
+        item_categories=categories.codes,
+        category_names=np.array(categories.names, dtype=object),
         indptr=indptr,
         indices=inverse.astype(np.int32),
     )

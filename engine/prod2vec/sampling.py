@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from engine.corpus import NO_CATEGORY
+from engine.categories import NO_CATEGORY
 from engine.errors import DataError
 from engine.prod2vec.rng import below, low32, next_u64, stream_seed
 
@@ -179,10 +179,6 @@ class CategoryNegativeSampler:
     @property
     def n_category_tables(self) -> int:
         return self.n_tables - 1
-
-    def table_items(self, table: int) -> np.ndarray:
-        """Item indices that table ``table`` can yield (0 = global)."""
-        return self.items[self.offsets[table] : self.offsets[table + 1]]
 
     def draw(self, table: int, size: int, seed: int = 0) -> np.ndarray:
         """``size`` draws from table ``table`` with the kernel's own draw code (tests, examples)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.corpus import SessionCorpus
+from engine.metrics import rank_of
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,5 @@ def within_category_ranks(vectors, planted: PlantedCorpus) -> np.ndarray:
             target = pos.get(int(planted.successor[a]))
             if target is None:
                 continue
-            s = scores[row]
-            t = s[target]
-            ranks.append(1 + np.count_nonzero(s > t) + np.count_nonzero(s[:target] == t))
+            ranks.append(rank_of(scores[row], target))
     return np.asarray(ranks, dtype=np.int64)

@@ -60,6 +60,15 @@ def parse_table_id(table: str, default_project: str | None) -> tuple[str, str, s
     return project, m["dataset"], m["table"]
 
 
+def _check_table_id(table: str, client: Any) -> None:
+    """The table id's form; and that it names a project, or the client has one (without a
+    client yet, the project may still come with it: checked again once connected)."""
+    if client is None:
+        parse_table_id(table, "project-of-the-client")
+    else:
+        parse_table_id(table, getattr(client, "project", None))
+
+
 @contextlib.contextmanager
 def _quiet_arrow_deprecation():
     """google-cloud-bigquery warns (PendingDeprecationWarning) that it reads Storage API pages
@@ -138,7 +147,8 @@ class BigQuerySource:
     """Events read from BigQuery.
 
     Args:
-        client: a ``google.cloud.bigquery.Client`` (created at the edge, e.g. by the CLI).
+        client: a ``google.cloud.bigquery.Client`` (created at the edge, e.g. by the CLI);
+            ``None`` until it is connected (``dataclasses.replace`` then checks again).
         table: ``project.dataset.table`` to read; with ``window`` on its timestamp column.
         sql: a full GoogleSQL query instead of ``table``; it may use the parameters ``@start``,
             ``@end`` (TIMESTAMP) and ``@event_types`` (ARRAY<STRING>), bound when it names them.
@@ -170,7 +180,7 @@ class BigQuerySource:
         if (self.table is None) == (self.sql is None):
             raise ConfigError("the BigQuery source needs exactly one of --table and --sql")
         if self.table is not None:
-            parse_table_id(self.table, getattr(self.client, "project", None))
+            _check_table_id(self.table, self.client)
         if self.sql is not None and not self.sql.strip():
             raise ConfigError("the SQL file is empty")
         if self.ts_unit not in _UNIT_SCALE:
@@ -321,7 +331,7 @@ class BigQueryTable:
     available), which costs no query bytes.
 
     Args:
-        client: a ``google.cloud.bigquery.Client``.
+        client: a ``google.cloud.bigquery.Client`` (``None`` until connected).
         table: ``project.dataset.table``.
         bqstorage_client, use_storage_api: as for :class:`BigQuerySource`.
     """
@@ -332,7 +342,7 @@ class BigQueryTable:
     use_storage_api: bool = True
 
     def __post_init__(self) -> None:
-        parse_table_id(self.table, getattr(self.client, "project", None))
+        _check_table_id(self.table, self.client)
 
     def read_arrow(self):
         project, dataset, table = parse_table_id(self.table, self.client.project)

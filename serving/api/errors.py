@@ -19,12 +19,11 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from serving.events import ID_CHARSET
 from serving.model_manager import NoModelError
+from serving.validation_errors import describe_errors, summary
 
 log = logging.getLogger("nowrec.api")
 
-_MAX_INPUT_CHARS = 60
 _WHERE = {"query": "query parameter", "path": "path parameter", "header": "header"}
 
 
@@ -85,49 +84,13 @@ def _where(loc: tuple[Any, ...]) -> str:
     return f"{_WHERE.get(str(head), str(head))} {path}".strip()
 
 
-def _shown(value: Any) -> str | None:
-    if isinstance(value, bool | int | float) or value is None:
-        return repr(value)
-    if isinstance(value, str):
-        text = value if len(value) <= _MAX_INPUT_CHARS else value[:_MAX_INPUT_CHARS] + "..."
-        return repr(text)
-    return None
-
-
 def describe_validation(exc: RequestValidationError) -> tuple[int, str, list[ErrorDetail]]:
     """(status, message, details) of a validation error: 400 for a body that is not JSON,
-    422 otherwise."""
-    details: list[ErrorDetail] = []
-    status = 422
-    for item in exc.errors():
-        kind = item.get("type", "value_error")
-        where = _where(tuple(item.get("loc", ())))
-        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
-        if kind == "json_invalid":
-            status = 400
-            where = "body"
-            ctx = item.get("ctx") or {}
-            message = f"malformed JSON ({ctx.get('error', message)}); send a JSON object"
-        elif kind in ("model_attributes_type", "model_type", "dict_type") and where == "body":
-            message = "must be a JSON object, sent with 'Content-Type: application/json'"
-        elif kind == "missing":
-            message = "required and missing"
-        elif kind == "extra_forbidden":
-            message = "unknown field; remove it (field names are case-sensitive)"
-        elif kind == "too_long" and where == "body events":
-            message = f"{message}; split the batch"
-        elif kind == "string_pattern_mismatch" and where.endswith("event_id"):
-            message = f"may contain only {ID_CHARSET}"
-        # Messages of our own validators (value_error) already name the value.
-        quiet = ("missing", "json_invalid", "extra_forbidden", "value_error")
-        shown = None if kind in quiet or where == "body" else _shown(item.get("input"))
-        if shown is not None:
-            message = f"{message} (got {shown})"
-        details.append(ErrorDetail(where=where, message=message, type=kind))
-    summary = "; ".join(f"{d.where}: {d.message}" for d in details[:5])
-    if len(details) > 5:
-        summary += f"; and {len(details) - 5} more"
-    return status, summary or "invalid request", details
+    422 otherwise (serving/validation_errors.py words them)."""
+    problems = describe_errors(exc.errors(), _where)
+    status = 400 if any(p.type == "json_invalid" for p in problems) else 422
+    details = [ErrorDetail(where=p.where, message=p.message, type=p.type) for p in problems]
+    return status, summary(problems) or "invalid request", details
 
 
 def validation_error_response(exc: RequestValidationError) -> JSONResponse:

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from fastapi import APIRouter, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
 
-from engine.errors import BrokerUnavailableError, StoreUnavailableError
 from serving.api.deps import EventsAuthorized, StateDep
 from serving.api.errors import error_responses
 from serving.api.schemas import EventsIn, EventsOut
+from serving.errors import BrokerUnavailableError, StoreUnavailableError
 from serving.events import ViewEvent, ahead_of
 
 router = APIRouter(prefix="/v1", tags=["events"])

@@ -10,8 +10,6 @@ from serving.api.schemas import (
     CheckOut,
     HealthOut,
     ReadyOut,
-    RecommendationsOut,
-    RecommendedItem,
 )
 
 router = APIRouter(tags=["health"])
@@ -75,30 +73,3 @@ metrics_router = APIRouter(tags=["health"])
 )
 def metrics(state: StateDep) -> Response:
     return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
-
-
-_CEILING = RecommendationsOut(
-    recommendation_id="ceiling",
-    variant="default",
-    model_version="ceiling",
-    strategy="constant",
-    degraded=False,
-    session_id=None,
-    product_id=None,
-    session_events=0,
-    unknown_items=0,
-    items=[
-        RecommendedItem(
-            product_id=str(1000 + i), score=1.0 - i / 100, because="1", reason="constant"
-        )
-        for i in range(20)
-    ],
-)
-
-ceiling_router = APIRouter(include_in_schema=False)
-
-
-@ceiling_router.get("/_bench/ceiling", response_model=RecommendationsOut)
-async def ceiling() -> RecommendationsOut:
-    """A constant answer through the same stack as /v1/recommendations (benchmarks only)."""
-    return _CEILING

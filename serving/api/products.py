@@ -11,13 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.convertors import PathConvertor, register_url_convertor
 
 from engine.catalog import ProductMetadata
-from engine.errors import (
-    BrokerUnavailableError,
-    ConfigError,
-    DataError,
-    ProductLogError,
-    UnknownItemError,
-)
+from engine.errors import ConfigError, DataError, UnknownItemError
 from engine.ids import ID_RULE, id_problem
 from serving.api.deps import Authorized, ServedDep, StateDep
 from serving.api.errors import error_responses
@@ -34,6 +28,7 @@ from serving.api.schemas import (
     SessionId,
     SimilarOut,
 )
+from serving.errors import BrokerUnavailableError, ProductLogError
 from serving.model_manager import ServedModel
 
 router = APIRouter(prefix="/v1/products", tags=["products"])

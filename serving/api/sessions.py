@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path
 
-from engine.errors import StoreUnavailableError
 from serving.api.deps import Authorized, StateDep
 from serving.api.errors import error_responses
 from serving.api.schemas import SESSION_ID_DOC, ForgetOut, SessionId
+from serving.errors import StoreUnavailableError
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], dependencies=[Authorized])
 

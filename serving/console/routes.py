@@ -20,9 +20,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from engine.bundle import Bundle
+from engine.bundle_overview import json_safe, model_overview
 from engine.errors import DataError
-from pipelines.bundle_overview import json_safe, model_overview
-from pipelines.projection import map_payload, read_projection
+from engine.projection import map_payload, read_projection
 from serving.api.deps import StateDep
 from serving.api.events import post_events
 from serving.api.schemas import EventsIn, EventsOut

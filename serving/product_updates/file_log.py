@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from engine.errors import ConfigError, MalformedUpdateError, ProductLogError
+from engine.errors import ConfigError
+from serving.errors import MalformedUpdateError, ProductLogError
 from serving.product_updates.record import MAX_RECORD_BYTES, ProductUpdate, decode, encode
 
 log = logging.getLogger("nowrec.products")

@@ -22,8 +22,8 @@ from typing import Any
 from pydantic import Field, StrictInt, ValidationError, model_validator
 
 from engine.catalog import ProductMetadata
-from engine.errors import MalformedUpdateError
 from serving.api.schemas import ProductIn
+from serving.errors import MalformedUpdateError
 from serving.events import ProductId
 
 SCHEMA_VERSION = 1

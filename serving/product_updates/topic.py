@@ -22,7 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
-from engine.errors import BrokerUnavailableError, MalformedUpdateError
+from serving.errors import BrokerUnavailableError, MalformedUpdateError
 from serving.producer import EventProducer
 from serving.product_updates.record import MAX_RECORD_BYTES, ProductUpdate, decode, encode
 from serving.settings import Settings
@@ -64,7 +64,7 @@ class TopicProductLog:
         with self._producer_lock:
             if self._producer is None:
                 self._producer = EventProducer(
-                    self.settings.bootstrap_servers(),
+                    self.settings.kafka_client_options(),
                     self.topic,
                     timeout_s=self.settings.kafka_request_timeout_ms / 1000,
                     linger_ms=0,
@@ -158,7 +158,7 @@ class TopicProductLog:
 
     @staticmethod
     def _at_end(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> bool:
-        # The high watermark comes with every fetch response (see serving/consumer.py on why
+        # The high watermark comes with every fetch response (see serving/consumer/loop.py on why
         # not end_offsets()); unknown until the first fetch of a partition has answered.
         for tp in partitions:
             end = consumer.highwater(tp)

@@ -5,14 +5,13 @@
 
 from __future__ import annotations
 
-from serving.session_store.base import AppendResult, SessionEvent, SessionStore
+from serving.session_store.base import AppendResult, SessionStore
 from serving.session_store.memory import MemorySessionStore
 from serving.settings import Settings
 
 __all__ = [
     "AppendResult",
     "MemorySessionStore",
-    "SessionEvent",
     "SessionStore",
     "make_session_store",
 ]
@@ -24,7 +23,7 @@ def make_session_store(settings: Settings) -> SessionStore:
         from serving.session_store.redis import RedisSessionStore
 
         return RedisSessionStore.from_url(
-            settings.redis_url,
+            **settings.redis_client_options(),
             socket_timeout_s=settings.redis_socket_timeout_s,
             key_prefix=settings.redis_key_prefix,
             ttl_seconds=settings.session_ttl_s,

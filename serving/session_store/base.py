@@ -16,22 +16,16 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, Self
+from typing import Self
 
-from engine.errors import ConfigError, StoreUnavailableError
+from engine.errors import ConfigError
+from engine.session import SessionEvent
+from serving.errors import StoreUnavailableError
 from serving.events import ViewEvent
 
-#: Separator of the member's parts: never in an event id (serving.events.ID_CHARSET) nor an
+#: Separator of the member's parts: never in an event id (engine.ids.EVENT_ID_CHARSET) nor an
 #: event type; the product id comes last, so it may hold one (the split stops before it).
 MEMBER_SEP = "|"
-
-
-class SessionEvent(NamedTuple):
-    """One stored event of a session, as the recommender reads it."""
-
-    product_id: str
-    ts: float
-    event_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +45,8 @@ def member_of(event: ViewEvent) -> str:
 
 
 def session_event(member: str, ts: float) -> SessionEvent:
-    """Inverse of :func:`member_of`, with the event time."""
+    """Inverse of :func:`member_of`, with the event time: the session's event as the
+    recommender reads it (the only conversion on the read path)."""
     _event_id, event_type, product_id = member.split(MEMBER_SEP, 2)
     return SessionEvent(product_id, ts, event_type)
 
@@ -127,7 +122,7 @@ class SessionStore(abc.ABC):
         """``True`` when :meth:`ping` succeeds (for readiness probes)."""
         try:
             self.ping()
-        except StoreUnavailableError:
+        except (StoreUnavailableError, ConfigError):  # down, or refusing this client
             return False
         return True
 

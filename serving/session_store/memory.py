@@ -33,10 +33,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 from engine.errors import ConfigError
+from engine.session import SessionEvent
 from serving.events import ViewEvent
 from serving.session_store.base import (
     AppendResult,
-    SessionEvent,
     SessionStore,
     check_limits,
     group_by_session,

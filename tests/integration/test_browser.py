@@ -25,9 +25,7 @@ import httpx
 import pytest
 
 from engine.bundle import Bundle
-from tests.api_support import wait_until
-from tests.fixtures_kafka import free_port
-from tests.process_support import ROOT, is_ready, start_process, stop_process
+from tests.process_support import ROOT, free_port, is_ready, start_process, stop_process, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -25,6 +25,7 @@ from serving.log_sink import LogSink
 from serving.session_store.redis import RedisSessionStore
 from tests.api_support import AUTH, api_client, write_bundle
 from tests.fixtures_kafka import FAST_GROUP, unique_name
+from tests.process_support import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -36,20 +37,12 @@ variants = [ { name = "popular", weight = 1, strategy = "popular" }, { name = "e
 """
 
 
-def wait_until(predicate, what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
-
-
 @contextlib.contextmanager
 def in_thread(worker, ready) -> Iterator[None]:
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
-        wait_until(ready, f"{type(worker).__name__} to get its partitions")
+        wait_until(ready, f"{type(worker).__name__} to get its partitions", 60)
         yield
     finally:
         worker.stop()
@@ -132,11 +125,13 @@ def test_the_report_counts_what_was_sent_across_a_broker_crash(
             loop = client.app.state.nowrec.loop
             assert loop.impressions.flush(60), "impressions still waiting for the broker"
             assert loop.impressions.dropped == 0
-            wait_until(lambda: sink.written["impressions"] >= 60, "every impression sunk")
+            wait_until(lambda: sink.written["impressions"] >= 60, "every impression sunk", 60)
             expected_events = sum(sent_clicks.values()) + sum(sent_purchases.values())
-            wait_until(lambda: sink.written["events"] >= expected_events, "every outcome sunk")
+            wait_until(lambda: sink.written["events"] >= expected_events, "every outcome sunk", 60)
             # the sessions were consumed into Redis too: the answers saw them
-            wait_until(lambda: len(store.recent("visitor-59")) >= 1, "the last session in Redis")
+            wait_until(
+                lambda: len(store.recent("visitor-59")) >= 1, "the last session in Redis", 60
+            )
         store.close()
 
     experiment = parse_experiments({"experiments": [{

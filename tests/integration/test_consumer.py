@@ -6,13 +6,13 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from engine.errors import BrokerUnavailableError
+from engine.session import SessionEvent
 from serving.consumer import (
     HEADER_ERROR,
     HEADER_SIZE,
@@ -20,25 +20,19 @@ from serving.consumer import (
     HEADER_TRUNCATED,
     SessionEventConsumer,
 )
+from serving.errors import BrokerUnavailableError
 from serving.events import ViewEvent
 from serving.metrics import LiveMetrics
 from serving.producer import EventProducer
-from serving.session_store import MemorySessionStore, SessionEvent, SessionStore
+from serving.session_store import MemorySessionStore, SessionStore
 from serving.session_store.redis import RedisSessionStore
 from serving.settings import Settings
 from tests.fixtures_kafka import TansuBroker, unique_name
+from tests.process_support import wait_until
 
 pytestmark = pytest.mark.integration
 
 T0 = 1_700_000_000.0
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def settings_for(broker: TansuBroker, topic: str, **overrides) -> Settings:
@@ -189,7 +183,7 @@ def test_malformed_events_go_to_the_dead_letter_topic(kafka_broker, kafka_topic,
     raw.close()
     with running(SessionEventConsumer(store, settings, metrics=metrics)) as consumer:
         wait_until(lambda: consumer.stats.applied == 2, "the two good events")
-    assert [e.product_id for e in store.recent("s")] == ["p1", "p2"]
+    assert [e.item_id for e in store.recent("s")] == ["p1", "p2"]
     assert consumer.stats.dead_lettered == 4
     assert gauge(metrics, "nowrec_events_dead_lettered_total") == 4
     assert committed(kafka_broker, settings.kafka_group_id, kafka_topic) == offsets[-1] + 1
@@ -289,7 +283,7 @@ def test_events_from_a_clock_ahead_are_stored_with_the_consumer_time(
         producer.send([later])
         wait_until(lambda: consumer.stats.applied == 2, "the later event")
     producer.close()
-    assert [e.product_id for e in store.recent("clock")] == ["ahead", "later"]
+    assert [e.item_id for e in store.recent("clock")] == ["ahead", "later"]
     assert store.recent("clock")[0].ts < now + 60
     assert consumer.stats.clamped == 1
     assert gauge(metrics, "nowrec_events_clamped_total") == 1

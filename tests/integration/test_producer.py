@@ -7,10 +7,11 @@ import time
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from engine.errors import BrokerUnavailableError
+from serving.errors import BrokerUnavailableError
 from serving.events import ViewEvent, decode
 from serving.producer import EventProducer
-from tests.fixtures_kafka import free_port, unique_name
+from tests.fixtures_kafka import unique_name
+from tests.process_support import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -20,7 +21,7 @@ T0 = 1_700_000_000.0
 def test_a_sessions_events_stay_in_one_partition_in_order(kafka_broker, request):
     topic = kafka_broker.create_topic(unique_name("events", request), partitions=4)
     sent = [ViewEvent(session_id=f"s{i % 6}", product_id=f"p{i}", ts=T0 + i) for i in range(120)]
-    producer = EventProducer([kafka_broker.bootstrap], topic)
+    producer = EventProducer({"bootstrap_servers": [kafka_broker.bootstrap]}, topic)
     assert producer.send(sent) == 120
     producer.close()
 
@@ -47,7 +48,7 @@ def test_a_sessions_events_stay_in_one_partition_in_order(kafka_broker, request)
 
 def test_the_wire_carries_the_event_id(kafka_broker, kafka_topic):
     event = ViewEvent(session_id="s", product_id="p", ts=T0)
-    producer = EventProducer([kafka_broker.bootstrap], kafka_topic)
+    producer = EventProducer({"bootstrap_servers": [kafka_broker.bootstrap]}, kafka_topic)
     producer.send([event])
     producer.close()
     reader = KafkaConsumer(
@@ -64,13 +65,15 @@ def test_the_wire_carries_the_event_id(kafka_broker, kafka_topic):
 def test_unreachable_broker_is_a_clear_error_not_a_hang():
     started = time.monotonic()
     with pytest.raises(BrokerUnavailableError, match="NOWREC_KAFKA_BOOTSTRAP_SERVERS"):
-        EventProducer([f"127.0.0.1:{free_port()}"], "events", timeout_s=1.0)
+        EventProducer({"bootstrap_servers": [f"127.0.0.1:{free_port()}"]}, "events", timeout_s=1.0)
     assert time.monotonic() - started < 10
 
 
 def test_broker_gone_after_start_fails_the_send_within_its_timeout(fault_kafka_broker):
     topic = fault_kafka_broker.create_topic("events")
-    producer = EventProducer([fault_kafka_broker.bootstrap], topic, timeout_s=1.0)
+    producer = EventProducer(
+        {"bootstrap_servers": [fault_kafka_broker.bootstrap]}, topic, timeout_s=1.0
+    )
     producer.send([ViewEvent(session_id="s", product_id="p", ts=T0)])
     fault_kafka_broker.stop()
     started = time.monotonic()

@@ -11,8 +11,9 @@ from kafka import KafkaProducer
 
 from engine.catalog import ProductMetadata
 from serving.product_updates.record import ProductUpdate, encode
-from tests.api_support import AUTH, api_client, metric_value, wait_until, write_bundle
+from tests.api_support import AUTH, api_client, metric_value, write_bundle
 from tests.fixtures_kafka import unique_name
+from tests.process_support import wait_until
 
 pytestmark = pytest.mark.integration
 

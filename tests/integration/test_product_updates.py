@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api_support import wait_until, write_bundle
-from tests.fixtures_kafka import free_port, unique_name
-from tests.process_support import is_ready, start_process, stop_process
+from tests.api_support import write_bundle
+from tests.fixtures_kafka import unique_name
+from tests.process_support import free_port, is_ready, start_process, stop_process, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,8 @@ import time
 import pytest
 import redis
 
-from engine.errors import ConfigError, StoreUnavailableError
+from engine.errors import ConfigError
+from serving.errors import StoreUnavailableError
 from serving.session_store import make_session_store
 from serving.session_store.redis import RedisSessionStore
 from serving.settings import Settings
@@ -104,7 +105,7 @@ def test_stopped_redis_fails_fast_then_recovers(fault_redis_server):
     fault_redis_server.start()  # same port, empty (no persistence)
     assert store.healthy()
     store.append([ev("s", "c", T0 + 2)])
-    assert [e.product_id for e in store.recent("s")] == ["c"]
+    assert [e.item_id for e in store.recent("s")] == ["c"]
     store.close()
 
 
@@ -140,5 +141,5 @@ def test_frozen_redis_costs_one_timeout_per_read(fault_redis_server, redis_key_p
     assert elapsed < 4 * timeout_s  # a hang guard, not a speed limit
     # no second attempt: the server never saw a reconnect (the admin connection is the +1)
     assert _connections_received(fault_redis_server.url) == before + 1
-    assert [e.product_id for e in store.recent("s")] == ["a"]
+    assert [e.item_id for e in store.recent("s")] == ["a"]
     store.close()

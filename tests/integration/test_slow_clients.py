@@ -8,8 +8,6 @@ from __future__ import annotations
 import http.client
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api_support import wait_until, write_bundle
-from tests.fixtures_kafka import free_port, terminate
+from tests.api_support import write_bundle
+from tests.process_support import free_port, start_process, stop_process, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -88,14 +86,10 @@ def api(tmp_path):
         "NOWREC_MODE": "development",
     }
     log = tmp_path / "api.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serving", "--port", str(port)]
-        + ["--artifacts", str(tmp_path / "artifacts")],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log, "wb"),  # noqa: SIM115 (closed with the process)
-        stderr=subprocess.STDOUT,
-    )
+    process = start_process(
+        ["-m", "serving", "--port", str(port), "--artifacts", str(tmp_path / "artifacts")],
+        env, log,
+    )  # fmt: skip
 
     def healthy() -> bool:
         assert process.poll() is None, log.read_text()[-3000:]
@@ -108,7 +102,7 @@ def api(tmp_path):
         wait_until(healthy, "the API process to start", timeout_s=120)
         yield port, log
     finally:
-        terminate(process, 20)
+        stop_process(process)
 
 
 def test_slow_clients_are_closed_after_the_deadline_and_others_are_served(api):

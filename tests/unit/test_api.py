@@ -23,11 +23,10 @@ from tests.api_support import (
     api_client,
     api_settings,
     metric_value,
-    wait_until,
     write_bundle,
 )
-from tests.fixtures_kafka import free_port
 from tests.fixtures_shop import FAST, TINY_DATA
+from tests.process_support import free_port, start_process, terminate, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000
@@ -505,11 +504,8 @@ def test_the_access_log_is_as_the_readme_says(artifacts, tmp_path, access_log):
     port = free_port()
     env = os.environ | {"NOWREC_ACCESS_LOG": access_log, "NOWREC_RELOAD_INTERVAL_S": "0"}
     log = tmp_path / "api.log"
-    with open(log, "wb") as out:
-        api = subprocess.Popen(
-            [sys.executable, "-m", "serving", "--port", str(port), "--artifacts", str(artifacts)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    api = start_process(["-m", "serving", "--port", str(port), "--artifacts", str(artifacts)],
+                        env, log)  # fmt: skip
     try:
 
         def answered() -> httpx.Response | None:
@@ -521,8 +517,7 @@ def test_the_access_log_is_as_the_readme_says(artifacts, tmp_path, access_log):
 
         assert wait_until(answered, "the API process to answer", timeout_s=120).status_code == 404
     finally:
-        api.terminate()
-        api.wait(30)
+        terminate(api, 30)
     lines = re.findall(ACCESS_LINE, log.read_text())
     assert lines == ([("/v1/products/nope?k=1", "404")] if access_log == "true" else [])
 

@@ -11,7 +11,7 @@ import pytest
 
 from engine.errors import ConfigError
 from tests.api_support import api_client, write_bundle
-from tests.fixtures_kafka import free_port
+from tests.process_support import free_port
 
 DESCRIPTION = ("/docs", "/redoc", "/openapi.json")
 

@@ -20,9 +20,9 @@ from tests.api_support import (
     api_settings,
     corrupt_copy,
     metric_value,
-    wait_until,
     write_bundle,
 )
+from tests.process_support import wait_until
 
 REFUSED = 'nowrec_model_reloads_total{result="refused"}'
 LOADED = 'nowrec_model_reloads_total{result="loaded"}'

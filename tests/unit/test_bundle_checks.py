@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from engine.build import write_model
 
 from engine.bundle import Bundle, BundleWriter, switch_latest
 from engine.catalog import ProductMetadata
@@ -83,7 +84,7 @@ def good_bundle(tmp_path_factory) -> Path:
          for k in range(3)]
     )  # fmt: skip
     with BundleWriter(root, version="good") as w:
-        model.write(w)
+        write_model(model, w)
         w.update_manifest(counts={"items": model.catalog.n_trained, "dim": model.vectors.dim})
         return w.commit()
 

@@ -18,12 +18,12 @@ import pytest
 
 from engine.bundle import Bundle
 from engine.errors import DataError
+from engine.item_table import ITEM_SCHEMA
 from engine.model import RecommenderModel
 from engine.ranking import RankerParams
 from pipelines import train as train_module
-from pipelines.cli import build_parser, main, source_kind, train_job_from_args
+from pipelines.cli import build_parser, main, open_sources, source_kind, train_job_from_args
 from pipelines.demo_shop import demo_shop_exists
-from pipelines.metadata import CATALOGUE_SCHEMA, ITEM_SCHEMA
 from tests.fixtures_shop import FAST, TINY_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -334,6 +334,19 @@ def test_a_path_whose_format_cannot_be_told_is_refused_before_any_work(tmp_path,
     assert not out.exists()
 
 
+def test_parsing_bigquery_options_checks_them_and_opens_no_client(tmp_path, capsys):
+    # no credentials here: parsing must not need them (open_sources connects)
+    args = build_parser().parse_args(
+        ["train", "--table", "shop.events", "--products-table", "my-project.shop.products"]
+    )
+    job = train_job_from_args(args)
+    assert job.source.client is None and job.products.client is None
+    assert job.source.table == "shop.events"
+    bad = ["train", "--table", "shop events", "--out", str(tmp_path / "never")]
+    _fails(bad, capsys, 2, "invalid BigQuery table 'shop events'")
+    assert not (tmp_path / "never").exists()
+
+
 def test_table_or_sql_without_source_means_bigquery():
     for extra in (["--table", "p.d.t"], ["--sql", "events.sql"]):
         assert source_kind(build_parser().parse_args(["train", *extra])) == "bigquery"
@@ -364,9 +377,13 @@ def test_the_demo_shop_is_generated_only_in_the_projects_data_folder(
         2,
         "is a demo shop folder",
     )
-    # no --path at all: data/demo under the current directory, generated there
-    job = train_job_from_args(build_parser().parse_args(["train"]))
+    # no --path at all: data/demo under the current directory, generated there when the job
+    # is opened (parsing the options writes nothing)
+    args = build_parser().parse_args(["train"])
+    job = train_job_from_args(args)
     assert job.source.path == str(Path("data") / "demo" / "events.parquet")
+    assert not (tmp_path / "data").exists()
+    open_sources(job, args)
     assert demo_shop_exists(tmp_path / "data" / "demo")
     assert not out.exists()
 
@@ -388,7 +405,6 @@ def test_train_writes_a_complete_bundle_and_evaluate_reads_it(tmp_path, capsys, 
     m = bundle.manifest
     for name in (
         "items.parquet",
-        "catalogue.parquet",
         "vectors_input.npy",
         "vectors_output.npy",
         "sessions_indptr.npy",
@@ -400,8 +416,12 @@ def test_train_writes_a_complete_bundle_and_evaluate_reads_it(tmp_path, capsys, 
     vin, vout = bundle.array("vectors_input"), bundle.array("vectors_output")
     assert vin.shape == vout.shape == (items.num_rows, 8)
     assert np.isfinite(vin).all() and np.abs(vout).sum() > 0
-    assert bundle.table("catalogue").schema == CATALOGUE_SCHEMA
-    assert bundle.table("catalogue").num_rows == 300
+    # every product of the catalogue is in the bundle: with views in items, the others (cold
+    # start) in cold_items; no copy of the catalogue that nothing reads
+    assert m["counts"]["catalogue_products"] == 300 and not bundle.has("catalogue.parquet")
+    cold = bundle.table("cold_items") if bundle.has("cold_items.parquet") else None
+    cold_ids = set(cold.column("item_id").to_pylist()) if cold is not None else set()
+    assert not cold_ids & set(items.column("item_id").to_pylist())
     indptr, indices = bundle.array("sessions_indptr"), bundle.array("sessions_indices")
     assert indptr[-1] == len(indices) and indices.max() < items.num_rows
     # item counts in the table are the views in the stored sessions

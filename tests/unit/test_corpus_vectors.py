@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from engine.corpus import NO_CATEGORY, SessionCorpus
+from engine.categories import NO_CATEGORY
+from engine.corpus import SessionCorpus
 from engine.errors import DataError, UnknownItemError
 from engine.vectors import ItemVectors
 

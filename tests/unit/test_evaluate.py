@@ -6,10 +6,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from engine.build import build_model
 
 from engine.errors import ConfigError, DataError, SchemaError
 from engine.metrics import hit_rate_and_mrr
-from engine.model import RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
 from engine.recommender import Filters, SessionRecommender
 from pipelines.evaluate import (
@@ -38,7 +38,7 @@ def _pairs(prefixes, targets):
 def recommender():
     corpus = category_corpus(n_sessions=800)
     vectors = make_trainer(Prod2VecConfig(backend="gensim", dim=8, epochs=2, threads=1)).fit(corpus)
-    return SessionRecommender(RecommenderModel.build(corpus, vectors, threads=1))
+    return SessionRecommender(build_model(corpus, vectors, threads=1))
 
 
 def test_scores_through_the_recommender(recommender):

@@ -49,7 +49,7 @@ from tests.deploy_support import (
     pod_spec,
     setting_env_names,
 )
-from tests.fixtures_kafka import free_port
+from tests.process_support import free_port
 
 #: The Kubernetes version whose schemas the manifests must satisfy (that of kubernetes-validate
 #: and of the pinned kubectl).
@@ -276,6 +276,9 @@ def test_consumer_runs_the_consumer_module_within_the_partitions(objects):
     module = container["command"][2]
     spec = importlib.util.find_spec(module)
     assert spec is not None and spec.origin, f"{module} does not exist"
+    if spec.submodule_search_locations:  # a package: `python -m` runs its __main__.py
+        spec = importlib.util.find_spec(f"{module}.__main__")
+        assert spec is not None and spec.origin, f"{module} has no __main__"
     source = Path(spec.origin).read_text()
     assert "def main(" in source and 'if __name__ == "__main__"' in source, module
     partitions = int(consumer["metadata"]["annotations"]["nowrec.io/topic-partitions"])
@@ -319,7 +322,15 @@ def test_the_api_and_consumer_settings_are_accepted(objects, overlay, clean_env)
                 clean_env.setenv(name, value)
         settings = Settings()  # the consumer's start-up check
         assert settings.store_backend == "redis"
+        if overlay == "prod":  # passwords only from a Secret, never from the ConfigMap
+            refs = {v["name"]: v.get("valueFrom", {}) for v in container.get("env", [])}
+            for name in ("NOWREC_KAFKA_SASL_PASSWORD", "NOWREC_REDIS_PASSWORD"):
+                assert "secretKeyRef" in refs.get(name, {}), f"{container['name']}: {name}"
         if container["name"] != "api":
+            try:
+                settings.check_clients(kafka=True)  # its Kafka and Redis settings connect
+            except EngineError as exc:
+                pytest.fail(f"{obj['metadata']['name']}: the consumer refuses them: {exc}")
             continue
         try:
             check_settings(settings)  # the API's own refusals

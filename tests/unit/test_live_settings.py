@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from serving.settings import Settings, get_settings
-from tests.fixtures_kafka import free_port
+from tests.process_support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,7 +77,7 @@ def test_consumer_process_refuses_bad_settings_with_a_clear_message():
     )
     assert done.returncode == 2
     assert "invalid NOWREC_* settings" in done.stderr
-    assert "store_backend" in done.stderr
+    assert "NOWREC_STORE_BACKEND: Input should be 'memory' or 'redis'" in done.stderr
 
 
 def test_consumer_help_answers_without_connecting():

@@ -57,7 +57,7 @@ def test_least_recently_updated_session_is_evicted(make_store, advance):
     store.append([ev("a", "q", T0 + 1)])  # a is now more recent than b
     store.append([ev("c", "p", T0)])
     assert store.recent("b") == []
-    assert [e.product_id for e in store.recent("a")] == ["p", "q"]
+    assert [e.item_id for e in store.recent("a")] == ["p", "q"]
     assert len(store.recent("c")) == 1
     assert len(store) == 2
     assert store.evicted == 1

@@ -6,9 +6,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from engine.corpus import NO_CATEGORY
+from engine.categories import NO_CATEGORY
 from engine.errors import DataError, SchemaError
-from pipelines.metadata import ITEM_SCHEMA, MetadataMapping, join_items, read_metadata
+from engine.item_table import ITEM_SCHEMA
+from pipelines.metadata import MetadataMapping, join_items, read_metadata
 from pipelines.sessionize import sessionize
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from engine.metrics import hit_rate_and_mrr, rank_of
+from engine.metrics import hit_rate_and_mrr, rank_in_top, rank_of
 
 
 def test_rank_counts_higher_and_earlier_ties():
@@ -21,3 +21,9 @@ def test_hit_rate_and_mrr():
     assert hr == 0.75
     assert np.isclose(mrr, (1 + 0.5 + 0 + 0.25) / 4)
     assert hit_rate_and_mrr(np.array([]), k=20) == (0.0, 0.0)
+
+
+def test_rank_in_top_is_the_position_in_the_list_or_a_miss():
+    assert rank_in_top(["a", "b", "c"], "b", 20) == 2
+    assert rank_in_top(["a", "b", "c"], "c", 2) == 3  # beyond the cut-off: k + 1
+    assert rank_in_top(["a", "b"], "z", 20) == 21

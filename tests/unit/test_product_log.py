@@ -113,7 +113,7 @@ def test_a_write_that_fails_is_reported_and_leaves_the_log_readable(tmp_path):
     path = tmp_path / "products.jsonl"
     script = f"""
 import resource, signal
-from engine.errors import ProductLogError
+from serving.errors import ProductLogError
 from serving.product_updates.file_log import FileProductLog
 from tests.unit.test_product_log import update
 log = FileProductLog({str(path)!r}); log.open()

@@ -10,22 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.build import write_model
 from engine.bundle import Bundle, BundleWriter
+from engine.bundle_overview import model_overview
 from engine.errors import BundleError
 from engine.model import RecommenderModel
-from pipelines.bundle_overview import model_overview
+from engine.projection import ROWS, XY, map_payload, read_projection, write_projection
 from pipelines.bundle_report import REPORT, report_html
-from pipelines.projection import (
-    ROWS,
-    XY,
-    map_payload,
-    pca_2d,
-    project_model,
-    read_projection,
-    sample_rows,
-    write_projection,
-)
-from tests.api_support import CATEGORIES, build_model
+from pipelines.projection import pca_2d, project_model, sample_rows
+from tests.api_support import CATEGORIES, synthetic_model
 from tests.unit.test_bundle_checks import _edit_array
 
 
@@ -65,7 +58,7 @@ def test_pca_puts_two_categories_apart_on_its_first_axis():
 
 
 def test_a_model_projection_covers_its_products_and_keeps_categories_apart():
-    model = build_model()
+    model = synthetic_model()
     projection = project_model(model)
     n = model.catalog.n_rows
     assert projection.rows.tolist() == list(range(n))
@@ -81,16 +74,16 @@ def test_a_model_projection_covers_its_products_and_keeps_categories_apart():
 
 
 def _bundle_with_projection(root: Path, projection=None) -> Path:
-    model = build_model()
+    model = synthetic_model()
     with BundleWriter(root, version="v1") as w:
-        model.write(w)
+        write_model(model, w)
         if projection is not False:
             write_projection(w, projection or project_model(model))
         return w.commit()
 
 
 def test_the_projection_round_trips_and_a_bundle_without_one_still_loads(tmp_path):
-    model = build_model()
+    model = synthetic_model()
     bundle_dir = _bundle_with_projection(tmp_path / "a")
     read = read_projection(Bundle.load(bundle_dir), model.catalog.n_rows)
     assert read is not None and np.array_equal(read.xy, project_model(model).xy)
@@ -114,7 +107,7 @@ def test_an_inconsistent_projection_is_refused_naming_the_array(tmp_path, array,
     bundle_dir = _bundle_with_projection(tmp_path)
     _edit_array(bundle_dir, array, edit)
     with pytest.raises(BundleError, match=rf"{array}.*{message}|{message}.*{array}"):
-        read_projection(Bundle.load(bundle_dir), build_model().catalog.n_rows)
+        read_projection(Bundle.load(bundle_dir), synthetic_model().catalog.n_rows)
 
 
 def test_a_projection_file_changed_after_loading_is_refused(tmp_path):
@@ -123,7 +116,7 @@ def test_a_projection_file_changed_after_loading_is_refused(tmp_path):
     xy = np.load(bundle_dir / f"{XY}.npy")
     np.save(bundle_dir / f"{XY}.npy", xy + 1, allow_pickle=False)  # no new checksum
     with pytest.raises(BundleError, match=f"checksum mismatch for {XY}.npy"):
-        read_projection(bundle, build_model().catalog.n_rows)
+        read_projection(bundle, synthetic_model().catalog.n_rows)
 
 
 def _embedded_data(html: str) -> dict:
@@ -137,7 +130,7 @@ def _embedded_data(html: str) -> dict:
 def test_the_train_command_writes_the_projection_and_a_self_contained_report(tiny_artifacts):
     bundle = Bundle.load(tiny_artifacts / "latest")
     info = bundle.manifest["projection"]
-    catalogue = bundle.table("catalogue").num_rows
+    catalogue = bundle.manifest["counts"]["catalogue_products"]
     assert info["points"] == info["products"] == catalogue  # every product, cold ones included
     assert bundle.has(REPORT)  # covered by the checksums like every file
     html = bundle.file(REPORT).read_text()

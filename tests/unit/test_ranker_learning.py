@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from engine.build import build_model
 
 from engine.corpus import SessionCorpus
 from engine.errors import DataError
 from engine.metrics import hit_rate_and_mrr
-from engine.model import RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
 from engine.ranking import FEATURES, RankerParams
 from engine.recommender import SessionRecommender
@@ -54,7 +54,7 @@ def test_learn_ranker_on_the_served_candidates():
     vectors = make_trainer(Prod2VecConfig(backend="gensim", dim=8, epochs=2, threads=1)).fit(
         split.train
     )
-    model = RecommenderModel.build(split.train, vectors, threads=1, indexes=False)
+    model = build_model(split.train, vectors, threads=1, indexes=False)
     params, report = learn_ranker(
         SessionRecommender(model, exact=True), split, RankerParams(), k=5, progress=False
     )

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from engine.build import build_model, write_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -8,12 +9,13 @@ from engine.catalog import ProductMetadata
 from engine.errors import ConfigError, UnknownItemError
 from engine.model import ModelParams, RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
+from engine.ranking import FEATURES
 from engine.recommender import Filters, SessionRecommender
 from tests.synthetic import category_corpus
 
 
 @pytest.fixture(scope="module")
-def model():
+def parts():
     corpus = category_corpus()
     vectors = make_trainer(
         Prod2VecConfig(backend="gensim", dim=16, epochs=5, threads=1, seed=1)
@@ -22,7 +24,19 @@ def model():
         str(i): ProductMetadata(category=f"cat{str(i)[1]}", brand=f"b{hash(i) % 3}", price=10.0)
         for i in corpus.item_ids
     }
-    return RecommenderModel.build(corpus, vectors, meta, ModelParams(), threads=1)
+    return corpus, vectors, meta
+
+
+@pytest.fixture(scope="module")
+def model(parts):
+    """Shared by the module's tests: none may change it (own_model is for that)."""
+    return build_model(*parts, ModelParams(), threads=1)
+
+
+@pytest.fixture
+def own_model(parts):
+    """A model of this test's own, to add products to or change their availability."""
+    return build_model(*parts, ModelParams(), threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +79,8 @@ def test_fallbacks_are_reported(rec, model):
     assert all(i.startswith("c1_") for i in by_cat.item_ids)
 
 
-def test_cold_start_product_is_recommendable_at_once(model):
+def test_cold_start_product_is_recommendable_at_once(own_model):
+    model = own_model
     rec = SessionRecommender(model)
     row, created = model.add_product("new_c1", ProductMetadata(category="cat1", price=10.0))
     assert created and row == model.catalog.n_trained
@@ -84,16 +99,13 @@ def test_cold_start_product_is_recommendable_at_once(model):
     del vout
 
 
-def test_unavailable_items_disappear(model):
-    rec = SessionRecommender(model)
+def test_unavailable_items_disappear(own_model):
+    rec = SessionRecommender(own_model)
     before = rec.recommend(["c1_i10", "c1_i11"], k=5)
     gone = before.item_ids[0]
-    model.add_product(gone, ProductMetadata(available=False))
-    try:
-        after = rec.recommend(["c1_i10", "c1_i11"], k=5)
-        assert gone not in after.item_ids
-    finally:
-        model.add_product(gone, ProductMetadata(available=True))
+    own_model.add_product(gone, ProductMetadata(available=False))
+    after = rec.recommend(["c1_i10", "c1_i11"], k=5)
+    assert gone not in after.item_ids
 
 
 def test_k_bounds_and_unknown_similar(rec):
@@ -112,7 +124,7 @@ def test_exact_and_hnsw_agree_on_small_catalogue(model):
 
 def test_bundle_round_trip_preserves_results(model, tmp_path):
     with BundleWriter(tmp_path) as w:
-        model.write(w)
+        write_model(model, w)
         w.commit()
     loaded = RecommenderModel.load(Bundle.load(tmp_path))
     a, b = SessionRecommender(model), SessionRecommender(loaded)
@@ -155,6 +167,27 @@ def test_properties(rec, session, current, k, exclude_seen, excluded, category):
         assert all(i.startswith(f"c{category[-1]}_") for i in out.item_ids)
     assert np.all(np.diff(out.scores) <= 0)
     assert len(out.because) == len(out)
+
+
+def test_every_feature_is_in_the_column_its_name_says(rec, model):
+    found = rec.session_candidates(["c0_i1", "c0_i2", "c0_i1"], current_item="c0_i3")
+    f, rows = found.features, found.rows
+    assert f.shape == (len(rows), len(FEATURES)) and len(rows) > 20
+    assert np.isfinite(f).all()  # every column written (the kernel starts from NaN)
+    col = {name: f[:, k] for k, name in enumerate(FEATURES)}
+    state = model.catalog.state
+    session = [state.row_of(i) for i in ("c0_i1", "c0_i2", "c0_i3")]
+    np.testing.assert_array_equal(col["is_last"], rows == session[-1])
+    np.testing.assert_array_equal(col["in_session"], np.isin(rows, session))
+    last = state.categories[session[-1]]
+    np.testing.assert_array_equal(col["same_category_as_last"], state.categories[rows] == last)
+    np.testing.assert_allclose(col["log_popularity"], model.log_popularity[rows])
+    np.testing.assert_allclose(col["log_related"], np.log(col["related"] + 1e-3), atol=1e-6)
+    np.testing.assert_allclose(col["log_successor"], np.log(col["successor"] + 1e-3), atol=1e-6)
+    assert col["related"].max() == 1.0 and col["neighbours"].max() == 1.0  # scaled to the max
+    session_vec = model.session_vector(found.session, state)
+    expected = model.vectors.output[rows] @ session_vec
+    np.testing.assert_allclose(col["embedding"], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_hnsw_fills_in_only_where_statistics_are_thin(model):

@@ -10,7 +10,7 @@ import time
 
 from serving.log_sinks import JsonLinesFiles
 from serving.record_log import RecordLog
-from tests.api_support import wait_until
+from tests.process_support import wait_until
 
 
 class Outage:

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from engine.corpus import NO_CATEGORY
+from engine.categories import NO_CATEGORY
 from engine.errors import ConfigError, DataError, SchemaError
 from pipelines.schema import ColumnMapping
 from pipelines.sessionize import SessionizeConfig, sessionize
@@ -343,3 +343,19 @@ def test_config_is_validated():
         SessionizeConfig(min_item_count=0)
     with pytest.raises(ConfigError, match="max session length"):
         SessionizeConfig(max_session_length=1, min_session_length=2)
+
+
+def test_every_numbered_step_of_the_contract_has_its_own_function():
+    import inspect
+    import re
+
+    from pipelines import sessionize as module
+
+    numbered = {int(n) for n in re.findall(r"^(\d+)\. \*\*", module.__doc__, re.M)}
+    assert numbered == set(range(1, 13))
+    steps: dict[int, list[str]] = {}
+    for name, fn in inspect.getmembers(module, inspect.isfunction):
+        m = re.match(r"Step (\d+)\b", inspect.getdoc(fn) or "")
+        if m and fn.__module__ == module.__name__:
+            steps.setdefault(int(m[1]), []).append(name)
+    assert {n: len(f) for n, f in steps.items()} == dict.fromkeys(numbered, 1), steps

@@ -1,9 +1,14 @@
 import numpy as np
 import pytest
 
+from benchmarks.support.vector_scoring import (
+    next_item_ranks,
+    next_item_scores,
+    recency_weights,
+    session_vector,
+)
 from engine.errors import ConfigError
 from engine.metrics import rank_of
-from engine.scoring import next_item_ranks, next_item_scores, recency_weights, session_vector
 from engine.vectors import ItemVectors
 
 

@@ -1,10 +1,10 @@
-"""Next-item scoring with item vectors: session vector from input vectors, dotted with outputs.
+"""Next-item scoring with item vectors alone: session vector from input vectors, dotted with
+outputs (benchmarks/train_quality.py measures the trainer with it, every item ranked).
 
 A session's vector is the recency-weighted mean of the *input* vectors of the items viewed so
 far; every item is scored by the dot product of that vector with its *output* vector (the
-skip-gram objective's own pairing: an input item predicts output items). The evaluation of a
-bundle and, until the retrieval engine replaces it, anything that ranks "what comes next" use
-this one definition.
+skip-gram objective's own pairing: an input item predicts output items). The served
+recommender (engine/recommender.py) does much more; this is the vectors' own quality.
 
 Recency weights: the ``p``-th of ``L`` items (``p = 1`` oldest, ``p = L`` the current one) gets
 weight ``(p / L) ** recency``: ``recency = 0`` is the plain mean, ``1`` (default) is linear in
@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from engine.errors import ConfigError
+from engine.metrics import rank_of
 from engine.vectors import ItemVectors
 
 DEFAULT_RECENCY = 1.0
@@ -107,21 +108,14 @@ def next_item_ranks(
 
 @njit(parallel=True, cache=True)
 def _ranks(scores: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Row-wise ``rank_of(scores[r], targets[r])`` among the target's group, one pass a row."""
+    """Row-wise ``rank_of(scores[r], targets[r])`` among the target's group (the other groups'
+    items scored -inf: never above the target, never tied with it)."""
     n_rows, n_items = scores.shape
     out = np.empty(n_rows, dtype=np.int64)
     for r in prange(n_rows):
         tgt = targets[r]
-        if tgt < 0 or tgt >= n_items or not np.isfinite(scores[r, tgt]):
+        if tgt < 0 or tgt >= n_items:
             out[r] = n_items + 1
             continue
-        t = scores[r, tgt]
-        g = groups[tgt]
-        above = 0
-        for j in range(n_items):
-            above += (scores[r, j] > t) & (groups[j] == g)
-        tied_before = 0
-        for j in range(tgt):
-            tied_before += (scores[r, j] == t) & (groups[j] == g)
-        out[r] = above + tied_before + 1
+        out[r] = rank_of(np.where(groups == groups[tgt], scores[r], -np.inf), tgt)
     return out

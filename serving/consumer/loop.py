@@ -7,21 +7,14 @@ delivered again, which changes nothing because the store's append is idempotent.
 is down the consumer rewinds to the batch start and tries again after a pause, still polling so
 it keeps its partitions; a malformed event never stops the loop.
 
-Run it inside the API process (``SessionEventConsumer(...).start_in_thread()``) or on its own::
-
-    NOWREC_STORE_BACKEND=redis NOWREC_KAFKA_BOOTSTRAP_SERVERS=kafka:9092 python -m serving.consumer
-
-SIGTERM or SIGINT finish the batch in hand, commit it and close (exit status 0).
+Run it inside the API process (``SessionEventConsumer(...).start_in_thread()``) or on its own
+(``python -m serving.consumer``, serving/consumer/__main__.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
-import signal
-import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,17 +30,11 @@ from kafka.errors import (
     MessageSizeTooLargeError,
 )
 from kafka.structs import OffsetAndMetadata
-from pydantic import ValidationError
 
-from engine.errors import (
-    BrokerUnavailableError,
-    EngineError,
-    MalformedEventError,
-    StoreUnavailableError,
-)
+from serving.errors import BrokerUnavailableError, MalformedEventError, StoreUnavailableError
 from serving.events import MAX_EVENT_BYTES, ViewEvent, clamp_future, decode
 from serving.metrics import LiveMetrics, default_metrics
-from serving.session_store import SessionStore, make_session_store
+from serving.session_store import SessionStore
 from serving.settings import Settings, get_settings
 
 log = logging.getLogger("nowrec.consumer")
@@ -414,7 +401,7 @@ class SessionEventConsumer:
         if self._dead_letters is None:
             s = self.settings
             self._dead_letters = KafkaProducer(
-                bootstrap_servers=s.bootstrap_servers(),
+                **s.kafka_client_options(),
                 client_id=f"nowrec-dead-letters-{s.kafka_group_id}",
                 acks="all",
                 enable_idempotence=False,  # see serving/producer.py
@@ -463,91 +450,3 @@ class _AssignmentListener(ConsumerRebalanceListener):
     def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned partitions: %s", sorted((tp.topic, tp.partition) for tp in assigned))
         self._owner.assigned.set()
-
-
-#: The settings the consumer reads (serving/settings.py), listed by ``--help``.
-_CONSUMER_SETTINGS = ("store_backend", "redis_", "session_", "max_sessions", "max_event_bytes",
-                      "kafka_", "consumer_", "log_level")  # fmt: skip
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """``--help`` only: every setting comes from a ``NOWREC_*`` environment variable."""
-    lines = []
-    for name, field in Settings.model_fields.items():
-        if name.startswith(_CONSUMER_SETTINGS):
-            lines.append(f"  NOWREC_{name.upper()} (default {field.default!r})")
-            lines += textwrap.wrap(
-                field.description or "", 96, initial_indent=" " * 6, subsequent_indent=" " * 6
-            )
-    return argparse.ArgumentParser(
-        prog="python -m serving.consumer",
-        description="Consume view events from Kafka into the session store (at least once, "
-        "idempotent); malformed events go to the dead-letter topic. SIGTERM finishes the "
-        "batch in hand, commits it and exits 0. Exit 2: invalid settings.",
-        epilog="settings (environment variables):\n" + "\n".join(lines),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m serving.consumer``: consume into the configured store until SIGTERM."""
-    build_parser().parse_args(argv)  # --help answers without connecting to anything
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        log.error("invalid NOWREC_* settings: %s", exc)
-        return 2
-    logging.getLogger().setLevel(settings.log_level.upper())
-    try:
-        store = make_session_store(settings)
-    except (EngineError, ValueError) as exc:
-        log.error("cannot set up the %s session store: %s", settings.store_backend, exc)
-        return 2
-    consumer = SessionEventConsumer(store, settings)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: consumer.stop())
-    if settings.consumer_metrics_port:
-        from prometheus_client import start_http_server
-
-        try:
-            start_http_server(settings.consumer_metrics_port, addr=settings.consumer_metrics_host)
-        except OSError as exc:
-            log.error(
-                "cannot serve /metrics on %s:%d (%s); set NOWREC_CONSUMER_METRICS_PORT "
-                "(0 turns it off)",
-                settings.consumer_metrics_host,
-                settings.consumer_metrics_port,
-                exc,
-            )
-            return 2
-    log.info(
-        "consuming %r as group %r from %s into the %s store",
-        settings.kafka_topic,
-        settings.kafka_group_id,
-        settings.kafka_bootstrap_servers,
-        store.backend,
-    )
-    started = time.monotonic()
-    try:
-        consumer.run()
-    finally:
-        store.close()
-    s = consumer.stats
-    log.info(
-        "consumer stopped after %.1f s: %d applied, %d duplicates, %d dead-lettered, "
-        "%d batches, %d store errors",
-        time.monotonic() - started,
-        s.applied,
-        s.duplicates,
-        s.dead_lettered,
-        s.batches,
-        s.store_errors,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
