@@ -114,6 +114,15 @@ class CatalogState:
         n = len(self.item_ids)
         return self.item_ids[row] if row < n else self.new_ids[row - n]
 
+    def ids_of(self, rows) -> list[str]:
+        """The ids of many rows (an array or a list), in order."""
+        rows = rows.tolist() if hasattr(rows, "tolist") else rows
+        n, ids = len(self.item_ids), self.item_ids
+        if not self.new_ids:
+            return [ids[r] for r in rows]
+        new = self.new_ids
+        return [ids[r] if r < n else new[r - n] for r in rows]
+
     @cached_property
     def fresh_by_category(self) -> dict[int, np.ndarray]:
         """Available products without views (rows after the trained ones), by category index:

@@ -25,6 +25,7 @@ from numba.core import types
 from numba.experimental import structref
 
 from engine.ranking import FEATURES
+from engine.session_knn import session_weights
 
 #: The column of each feature, by name: ``FEATURE_COLUMNS.related`` is 0, and so on.
 FEATURE_COLUMNS = namedtuple("FeatureColumns", FEATURES)(*range(len(FEATURES)))
@@ -62,7 +63,8 @@ _MODEL_FIELDS = (
     "rel_ptr", "rel_idx", "rel_w", "suc_ptr", "suc_idx", "suc_w",
     "kn_ptr", "kn_idx", "inv_ptr", "inv_sess", "inv_pos",
     "kn_sample", "kn_k", "kn_distance_decay", "kn_backward", "kn_length_norm", "kn_idf",
-    "kn_recency", "popular", "log_pop", "log_pop_recent", "n_trained", "vout", "columns",
+    "kn_recency", "kn_length_pow", "kn_recency_w", "kn_distance_w",
+    "popular", "log_pop", "log_pop_recent", "n_trained", "vout", "columns",
 )  # fmt: skip
 _SCRATCH_FIELDS = (
     "signals", "touched", "mark", "cand", "session_sim", "session_shared", "session_touched",
@@ -75,14 +77,16 @@ structref.define_proxy(ScratchArrays, ScratchArraysType, list(_SCRATCH_FIELDS))
 def _model_arrays(
     rel_ptr, rel_idx, rel_w, suc_ptr, suc_idx, suc_w, kn_ptr, kn_idx, inv_ptr, inv_sess,
     inv_pos, kn_sample, kn_k, kn_distance_decay, kn_backward, kn_length_norm, kn_idf,
-    kn_recency, popular, log_pop, log_pop_recent, n_trained, vout, columns,
+    kn_recency, kn_length_pow, kn_recency_w, kn_distance_w, popular, log_pop, log_pop_recent,
+    n_trained, vout, columns,
 ):  # fmt: skip
     # built in compiled code (cached on disk) rather than by the proxy's own constructor,
     # which numba compiles again in every process
     return ModelArrays(
         rel_ptr, rel_idx, rel_w, suc_ptr, suc_idx, suc_w, kn_ptr, kn_idx, inv_ptr, inv_sess,
         inv_pos, kn_sample, kn_k, kn_distance_decay, kn_backward, kn_length_norm, kn_idf,
-        kn_recency, popular, log_pop, log_pop_recent, n_trained, vout, columns,
+        kn_recency, kn_length_pow, kn_recency_w, kn_distance_w, popular, log_pop,
+        log_pop_recent, n_trained, vout, columns,
     )  # fmt: skip
 
 
@@ -95,11 +99,13 @@ def model_arrays(model) -> ModelArrays:
     """The kernel's view of a :class:`~engine.model.RecommenderModel` (built once per model)."""
     rel, suc, kn = model.covisitation.related, model.covisitation.successors, model.session_knn
     p = kn.params
+    weights = session_weights(kn.indptr, p.length_norm, p.recency_sessions, p.distance_decay,
+                              p.backward_weight)  # fmt: skip
     return _model_arrays(
         rel.indptr, rel.indices, rel.weights, suc.indptr, suc.indices, suc.weights,
         kn.indptr, kn.indices, kn.inv_ptr, kn.inv_sessions, kn.inv_positions,
         p.sample, p.k, p.distance_decay, p.backward_weight, p.length_norm, p.idf_power,
-        p.recency_sessions, model.popular_rows, model.log_popularity,
+        p.recency_sessions, *weights, model.popular_rows, model.log_popularity,
         model.log_recent_popularity, model.catalog.n_trained, model.vectors.output,
         FEATURE_COLUMNS,
     )  # fmt: skip

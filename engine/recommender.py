@@ -148,9 +148,8 @@ class SessionRecommender:
         rec_rows, rec_scores = self._pad(rec_rows, rec_scores, k, filters, state, current_row, seen)
         because = self._because(ws, rec_rows, state)
         return Recommendation(
-            [state.id_of(int(r)) for r in rec_rows], rec_scores, because, found.strategy,
-            found.unknown,
-        )  # fmt: skip
+            state.ids_of(rec_rows), rec_scores, because, found.strategy, found.unknown
+        )
 
     def session_candidates(
         self,
@@ -215,7 +214,7 @@ class SessionRecommender:
         keep = self._filter_mask(cand, filters, state, row, np.empty(0, np.int64))
         cand, sims = cand[keep], sims[keep]
         top = self._top(cand, sims, k)
-        ids = [state.id_of(int(r)) for r in cand[top]]
+        ids = state.ids_of(cand[top])
         return Recommendation(ids, sims[top], [str(item_id)] * len(ids), "similar")
 
     # ------------------------------------------------------------------ stages
@@ -387,9 +386,7 @@ class SessionRecommender:
         current = state.row_of(str(current_item)) if current_item is not None else None
         pool = pool[self._filter_mask(pool, filters, state, current, np.empty(0, np.int64))][:k]
         scores = self.model.popularity_of(pool)
-        return Recommendation(
-            [state.id_of(int(r)) for r in pool], scores, [None] * len(pool), "popular", unknown
-        )
+        return Recommendation(state.ids_of(pool), scores, [None] * len(pool), "popular", unknown)
 
     def _because(self, ws: WeighedSession, rec_rows: np.ndarray, state) -> list[str | None]:
         """Per recommended item, the session item that contributed most to it: the strongest
@@ -405,5 +402,4 @@ class SessionRecommender:
             rel.indptr, rel.indices, rel.weights, ws.rows, ws.recency, n, rec_rows,
             rec_out, session_in, self._scratch.get().targets_pos,
         )  # fmt: skip
-        ids = state.id_of
-        return [ids(int(ws.rows[b])) for b in best]
+        return state.ids_of(ws.rows[best])

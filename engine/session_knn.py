@@ -58,6 +58,33 @@ class SessionKnnParams:
 
 
 @nb.njit(cache=True)
+def session_weights(indptr, length_norm, recency_sessions, distance_decay, backward_weight):
+    """Per past session, ``length ** length_norm`` and the recency factor
+    ``exp(-(n_sessions - s) / recency_sessions)``; per distance ``d`` from the shared item
+    (``-longest..longest``, stored at ``d + longest``), ``exp(-d / distance_decay)`` after it
+    and ``backward_weight * exp((d + 1) / distance_decay)`` before it. Computed once per model,
+    with the expressions :func:`session_knn_scores` used to evaluate per request."""
+    n_sessions = len(indptr) - 1
+    length_pow = np.empty(max(n_sessions, 1), np.float64)
+    recency_w = np.ones(max(n_sessions, 1), np.float64)
+    longest = 0
+    for s in range(n_sessions):
+        length = indptr[s + 1] - indptr[s]
+        longest = max(longest, length)
+        length_pow[s] = length**length_norm
+        if recency_sessions > 0:
+            recency_w[s] = np.exp(-(n_sessions - s) / recency_sessions)
+    distance_w = np.empty(2 * longest + 1, np.float64)
+    for i in range(2 * longest + 1):
+        d = i - longest
+        if d >= 0:
+            distance_w[i] = np.exp(-d / distance_decay)
+        else:
+            distance_w[i] = backward_weight * np.exp((d + 1) / distance_decay)
+    return length_pow, recency_w, distance_w
+
+
+@nb.njit(cache=True)
 def session_knn_scores(m, sc, rows, weights, out, touched, n_touched):
     """Add neighbour-session scores into ``out``; return the new ``n_touched``.
 
@@ -75,13 +102,7 @@ def session_knn_scores(m, sc, rows, weights, out, touched, n_touched):
         m.inv_sess,
         m.inv_pos,
     )
-    sample, k, distance_decay, backward_weight = (
-        m.kn_sample,
-        m.kn_k,
-        m.kn_distance_decay,
-        m.kn_backward,
-    )
-    length_norm, idf_power, recency_sessions = m.kn_length_norm, m.kn_idf, m.kn_recency
+    sample, k, idf_power, recency_sessions = m.kn_sample, m.kn_k, m.kn_idf, m.kn_recency
     sim, last_shared, touched_sessions = sc.session_sim, sc.session_shared, sc.session_touched
     nt = 0
     n_sessions = len(indptr) - 1
@@ -103,12 +124,16 @@ def session_knn_scores(m, sc, rows, weights, out, touched, n_touched):
             sim[s] += w
     if nt == 0:
         return n_touched
+    # the per-session and per-distance factors come precomputed (session_weights): the same
+    # expressions, so the same numbers, without a power and two exponentials per session
+    length_pow, recency_w, distance_w = m.kn_length_pow, m.kn_recency_w, m.kn_distance_w
+    longest = (len(distance_w) - 1) // 2
     sims = np.empty(nt, np.float64)
     for a in range(nt):
         s = touched_sessions[a]
-        sims[a] = sim[s] / (indptr[s + 1] - indptr[s]) ** length_norm
+        sims[a] = sim[s] / length_pow[s]
         if recency_sessions > 0:
-            sims[a] *= np.exp(-(n_sessions - s) / recency_sessions)
+            sims[a] *= recency_w[s]
     keep = np.argsort(-sims, kind="mergesort")[: min(k, nt)]
     for a in keep:
         s = touched_sessions[a]
@@ -116,11 +141,7 @@ def session_knn_scores(m, sc, rows, weights, out, touched, n_touched):
         o = indptr[s]
         shared = last_shared[s]
         for pp in range(indptr[s + 1] - o):
-            d = pp - shared
-            if d >= 0:
-                w3 = np.exp(-d / distance_decay)
-            else:
-                w3 = backward_weight * np.exp((d + 1) / distance_decay)
+            w3 = distance_w[pp - shared + longest]
             it = indices[o + pp]
             add = v * w3
             if add <= 0:

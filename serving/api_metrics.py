@@ -163,6 +163,7 @@ class ApiMetrics:
         self.requests_of = Children(self.requests)
         self.recommendations_of = Children(self.recommendations)
         self.experiment_impressions_of = Children(self.experiment_impressions)
+        self.experiment_sessions_of = Children(self.experiment_sessions)
 
     def set_experiment_labels(self, labels) -> None:
         """Create every (experiment, variant) series at 0, so dashboards see all arms."""

@@ -68,7 +68,7 @@ class LiveAttribution:
         """An answer was given to the session."""
         with self._lock:
             self._trail(session_id, True).answers.append(
-                (ts, recommendation_id, arm, frozenset(items))
+                (ts, recommendation_id, arm, tuple(items))  # a click looks in it, rarely
             )
 
     def click(

@@ -159,7 +159,7 @@ class ClosedLoop:
                 self._seen.popitem(last=False)
             key = (arm.experiment, arm.variant)
             self._sessions[key] = self._sessions.get(key, 0) + 1
-        self.metrics.experiment_sessions.labels(arm.experiment, arm.variant).inc()
+        self.metrics.experiment_sessions_of(arm.experiment, arm.variant).inc()
 
     # ------------------------------------------------------------------ outcomes
     def outcomes(self, events: Sequence[ViewEvent]) -> None:
