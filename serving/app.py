@@ -29,7 +29,7 @@ from engine.bundle import MANIFEST
 from engine.errors import ConfigError
 from serving.api import admin, events, health, products, recommendations, sessions
 from serving.api.errors import install_error_handlers
-from serving.api.recommendations import FastRecommendations
+from serving.api.recommendations import FAST_PATH, serve_fast
 from serving.api_metrics import ApiMetrics, default_api_metrics
 from serving.console import install_web
 from serving.experiments import read_config
@@ -98,6 +98,30 @@ def serve_metrics(settings: Settings, registry: CollectorRegistry) -> WSGIServer
     return server
 
 
+class NowrecAPI(FastAPI):
+    """The FastAPI app, with GET /v1/recommendations answered before the middleware stack
+    (serving/api/recommendations.py's :func:`serve_fast`; the route stays registered: it is
+    documented, and answers when ``settings.fast_recommendations`` is off)."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == FAST_PATH
+            and scope["method"] == "GET"
+            and self.state.settings.fast_recommendations
+            and not (self.state.settings.cors_origins and _has_origin(scope))
+        ):
+            await serve_fast(self, scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def _has_origin(scope) -> bool:
+    """A browser's cross-origin request: it needs the CORS middleware's headers, so it takes
+    the middleware stack instead of the fast path."""
+    return any(name == b"origin" for name, _ in scope["headers"])
+
+
 def create_app(
     settings: Settings | None = None, *, registry: CollectorRegistry | None = None
 ) -> FastAPI:
@@ -146,7 +170,7 @@ def create_app(
                 metrics_server.server_close()
             await anyio.to_thread.run_sync(state.close)
 
-    app = FastAPI(
+    app = NowrecAPI(
         title="nowrec",
         summary="Session-based real-time product recommendations.",
         version=API_VERSION,
@@ -164,8 +188,6 @@ def create_app(
     install_error_handlers(app)
     # Added last = outermost: the metrics see every answer, the 413s included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.fast_recommendations:
-        app.add_middleware(FastRecommendations)
     app.add_middleware(RequestMetricsMiddleware, metrics=api_metrics)
     routers = [recommendations.router, products.router, events.router, sessions.router]
     routers += [admin.router, health.router]

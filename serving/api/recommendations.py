@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from engine.recommender import Filters, Recommendation
 from serving.api.deps import StateDep
@@ -131,40 +132,30 @@ def answer(state: AppState, q: RecommendationQuery, session: SessionRead) -> byt
     summary="Products for a visitor's session and the product being viewed",
 )
 async def recommendations(state: StateDep, q: Annotated[RecommendationQuery, Query()]) -> Response:
-    """Served by :class:`FastRecommendations` in front of the router (same validation, same
-    answer, same errors); this route documents it and answers when the fast path is off."""
+    """Served by :func:`serve_fast` in front of the middleware (same validation, same answer,
+    same errors, same metrics); this route documents it and answers when that is off."""
     session = await read_session(state, q.session_id)
     return Response(answer(state, q, session), media_type="application/json")
 
 
-class FastRecommendations:
-    """GET /v1/recommendations without the framework's per-request machinery (pure ASGI).
+FAST_PATH = "/v1/recommendations"
 
-    FastAPI solves the query model's dependencies on every request (about 0.15 ms of CPU,
-    benchmarks/serve_load.py); this answers the route directly: the query string validated by
-    the same :class:`RecommendationQuery`, errors formatted as every other validation error
-    (serving/api/errors.py), the answer from :func:`answer`. It sits inside the request
-    metrics, which see it as the route. ``NOWREC_FAST_RECOMMENDATIONS=false`` leaves the route
-    to FastAPI.
+
+async def serve_fast(app, scope: Scope, receive: Receive, send: Send) -> None:
+    """GET /v1/recommendations without the framework's per-request machinery.
+
+    FastAPI solves the query model's dependencies on every request, and each middleware layer
+    adds its own frames: together more CPU than the engine's answer costs to encode
+    (benchmarks/serve_load.py). The app (serving/app.py's ``NowrecAPI``) hands this route
+    here before its middleware stack: the query string validated by the same
+    :class:`RecommendationQuery`, errors formatted as every other validation error
+    (serving/api/errors.py), the answer from :func:`answer`, and the request counted in the
+    same metrics. ``NOWREC_FAST_RECOMMENDATIONS=false`` leaves the route to FastAPI.
     """
-
-    PATH = "/v1/recommendations"
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._route = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.PATH or scope["method"] != "GET":
-            await self.app(scope, receive, send)
-            return
-        fastapi_app = scope["app"]
-        if self._route is None:
-            self._route = next(
-                r for r in fastapi_app.state.method_routes if getattr(r, "path", None) == self.PATH
-            )
-        scope["route"] = self._route  # the metrics' label, as the router would set it
-        state: AppState = fastapi_app.state.nowrec
+    started = time.perf_counter()
+    state: AppState = app.state.nowrec
+    status = 200
+    try:
         try:
             q = RecommendationQuery.model_validate(_query_params(scope["query_string"]))
             session = await read_session(state, q.session_id)
@@ -173,7 +164,7 @@ class FastRecommendations:
             errors = [dict(e, loc=("query", *e["loc"])) for e in exc.errors(include_url=False)]
             response = validation_error_response(RequestValidationError(errors))
         except Exception as exc:
-            response = error_response_for(exc, "GET", self.PATH)
+            response = error_response_for(exc, "GET", FAST_PATH)
         else:
             await send(
                 {
@@ -187,7 +178,12 @@ class FastRecommendations:
             )
             await send({"type": "http.response.body", "body": body})
             return
+        status = response.status_code
         await response(scope, receive, send)
+    finally:
+        m = state.api_metrics
+        m.request_seconds_of("GET", FAST_PATH).observe(time.perf_counter() - started)
+        m.requests_of("GET", FAST_PATH, str(status)).inc()
 
 
 def _query_params(query_string: bytes) -> dict[str, str | list[str]]:
