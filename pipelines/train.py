@@ -56,6 +56,7 @@ from pipelines.ranker import candidate_features, fit_ranker, validation_split
 from pipelines.schema import ColumnMapping
 from pipelines.sessionize import SessionizeConfig, sessionize
 from pipelines.sources import EventSource
+from pipelines.stages import Stages
 
 log = logging.getLogger(__name__)
 
@@ -147,33 +148,37 @@ class TrainingData:
     held_out: list[list[str]]
 
 
-def read_training_data(job: TrainJob) -> TrainingData:
+def read_training_data(job: TrainJob, stages: Stages | None = None) -> TrainingData:
     """Sessionize the events (keeping every view of the newest sessions when the job holds
     some out) and join the product metadata."""
+    stages = stages or Stages()
     con = duckdb.connect()
     try:
         con.execute(f"SET threads = {max(1, job.model.threads or (os.cpu_count() or 1))}")
-        log.info("reading events: %s", _one_line(job.source.describe()))
-        sessions = sessionize(
-            con, job.source.relation(con), job.mapping, job.sessionize, job.holdout_share
-        )
+        with stages.stage("sessionize"):
+            log.info("reading events: %s", _one_line(job.source.describe()))
+            sessions = sessionize(
+                con, job.source.relation(con), job.mapping, job.sessionize, job.holdout_share
+            )
         report = sessions.report
         log.info("sessionization:\n%s", report.table())
         for note in report.notes:
             log.info("note: %s", note)
         log.info(report.summary())
-        metadata, meta_report = None, MetadataReport()
-        if job.products is not None:
-            log.info("reading products: %s", _one_line(job.products.describe()))
-            metadata, meta_report = read_metadata(
-                con, job.products.relation(con), job.products_mapping
-            )
-            meta_report.source = job.products.describe()
+        with stages.stage("metadata"):
+            metadata, meta_report = None, MetadataReport()
+            if job.products is not None:
+                log.info("reading products: %s", _one_line(job.products.describe()))
+                metadata, meta_report = read_metadata(
+                    con, job.products.relation(con), job.products_mapping
+                )
+                meta_report.source = job.products.describe()
     finally:
         con.close()
-    items, corpus, catalogue, meta_report = join_items(
-        sessions.items, sessions.corpus, metadata, meta_report
-    )
+    with stages.stage("metadata join"):
+        items, corpus, catalogue, meta_report = join_items(
+            sessions.items, sessions.corpus, metadata, meta_report
+        )
     for line in meta_report.lines():
         log.info("metadata: %s", line)
     return TrainingData(corpus, items, catalogue, report, meta_report, sessions.raw_newest)
@@ -198,8 +203,9 @@ def train(job: TrainJob) -> TrainResult:
     """Run the whole batch pipeline, write the bundle and publish it when the guards pass;
     see the module docstring."""
     started = time.perf_counter()
+    stages = Stages()
     test_pairs = read_test_pairs(job.test_pairs) if job.test_pairs else None  # fail early
-    data = read_training_data(job)
+    data = read_training_data(job, stages)
     corpus = data.corpus
     notes: list[str] = []
     c = prod2vec_config(job.model, corpus, notes)
@@ -209,28 +215,32 @@ def train(job: TrainJob) -> TrainResult:
         c.backend, c.dim, c.window, c.epochs, c.negatives, c.category_negatives,
         corpus.n_sessions, corpus.n_tokens, corpus.n_items,
     )  # fmt: skip
-    trainer = make_trainer(c)
-    vectors = trainer.fit(corpus)
+    with stages.stage("prod2vec"):
+        trainer = make_trainer(c)
+        vectors = trainer.fit(corpus)
     stats = dict(getattr(trainer, "stats", {}) or {})
     log.info("training done: %s", _one_line(stats))
 
     metadata = item_metadata(data.items)
-    stage = _ranker_and_holdout(job, c, corpus, metadata, data.held_out, notes)
+    stage = _ranker_and_holdout(job, c, corpus, metadata, data.held_out, notes, stages)
     log.info("building co-visitation, session neighbourhood and HNSW indexes")
-    build_started = time.perf_counter()
-    model = build_model(corpus, vectors, metadata, stage.params, threads=c.threads)
-    if data.catalogue is not None:
-        cold = model.add_cold_products(_products_without_views(data.catalogue))
-        if cold:
-            log.info("gave %d products with no views cold-start vectors", cold)
-    log.info("model built in %.1f s", time.perf_counter() - build_started)
+    model = build_model(
+        corpus, vectors, metadata, stage.params, threads=c.threads, stage=stages.stage
+    )
+    with stages.stage("cold start"):
+        if data.catalogue is not None:
+            cold = model.add_cold_products(_products_without_views(data.catalogue))
+            if cold:
+                log.info("gave %d products with no views cold-start vectors", cold)
 
     evaluation = None
     if test_pairs is not None:
-        evaluation = evaluate_protocols(SessionRecommender(model), test_pairs, k=job.k)
+        with stages.stage("evaluation"):
+            evaluation = evaluate_protocols(SessionRecommender(model), test_pairs, k=job.k)
         log.info("evaluation on %s:\n%s", job.test_pairs, evaluation.table())
 
-    projection = project_model(model, seed=c.seed)
+    with stages.stage("projection"):
+        projection = project_model(model, seed=c.seed)
     log.info("product space: %s (%s)", projection.info["sampling"], projection.info["method"])
     catalogue = data.catalogue
     manifest = {
@@ -261,12 +271,13 @@ def train(job: TrainJob) -> TrainResult:
         },
         "projection": projection.info,
     }
-    bundle_dir, published = _write_and_publish(job, model, manifest, projection)
+    bundle_dir, published = _write_and_publish(job, model, manifest, projection, stages)
     seconds = time.perf_counter() - started
     log.info(
-        "trained %d items x %d dims on %d sessions in %.1f s -> %s%s%s",
-        corpus.n_items, vectors.dim, corpus.n_sessions, seconds, bundle_dir,
-        "" if published else " (latest not moved)", _summary(evaluation, stage.report),
+        "trained %d items x %d dims on %d sessions in %.1f s (peak %.2f GB) -> %s%s%s",
+        corpus.n_items, vectors.dim, corpus.n_sessions, seconds, stages.peak_bytes / 1e9,
+        bundle_dir, "" if published else " (latest not moved)",
+        _summary(evaluation, stage.report),
     )  # fmt: skip
     return TrainResult(bundle_dir, manifest, evaluation, stage.report, published)
 
@@ -279,7 +290,7 @@ class _Stage:
     holdout: dict | None = None
 
 
-def _ranker_and_holdout(job, config, corpus, metadata, held_out, notes) -> _Stage:
+def _ranker_and_holdout(job, config, corpus, metadata, held_out, notes, stages) -> _Stage:
     """Learn the ranker on a validation split, and score the resulting procedure on the
     held-out newest sessions (module docstring). Both fall back with a log line saying why
     when the data is too small."""
@@ -291,7 +302,7 @@ def _ranker_and_holdout(job, config, corpus, metadata, held_out, notes) -> _Stag
         held = 0
     params, ranker_report, scored = job.params, None, None
     if job.learn_ranker:
-        params, ranker_report, scored = _learn_ranker(job, config, corpus, metadata, held)
+        params, ranker_report, scored = _learn_ranker(job, config, corpus, metadata, held, stages)
     if not held:
         return _Stage(params, ranker_report)
     if len(held_out) != held:
@@ -309,24 +320,20 @@ def _ranker_and_holdout(job, config, corpus, metadata, held_out, notes) -> _Stag
         log.info("held-out evaluation: training a model on the %d sessions before the newest %d",
                  trained_on, held)  # fmt: skip
         train_part = corpus.subset_sessions(np.arange(n) < trained_on)
+        with stages.stage("held-out prod2vec"):
+            held_vectors = make_trainer(config).fit(train_part)
         model = build_model(
-            train_part, make_trainer(config).fit(train_part), metadata, params,
-            threads=config.threads,
+            train_part, held_vectors, metadata, params, threads=config.threads,
+            stage=_prefixed(stages, "held-out"),
         )  # fmt: skip
-    pairs = pairs_table(held_out, job.holdout_pairs, seed=config.seed)
-    log.info(
-        "held-out evaluation: the newest %d sessions (%s), %d of their %d next-view "
-        "pairs; the model: %s",
-        held, f"{job.holdout_share:.1%}", pairs.num_rows, count_pairs(held_out), how,
-    )  # fmt: skip
-    report = evaluate_protocols(SessionRecommender(model), pairs, k=job.k, systems=SYSTEMS)
-    log.info("held-out evaluation (HR@%d, MRR@%d, coverage):\n%s", job.k, job.k, report.table())
+    with stages.stage("held-out evaluation"):
+        report, n_pairs = _score_held_out(job, config, model, held_out, held, how)
     holdout = {
         "protocol_version": HOLDOUT_PROTOCOL_VERSION,
         "k": job.k,
         "share": job.holdout_share,
         "sessions": held,
-        "pairs": pairs.num_rows,
+        "pairs": n_pairs,
         "pairs_available": count_pairs(held_out),
         "model": how,
         "trained_sessions": trained_on,
@@ -335,7 +342,25 @@ def _ranker_and_holdout(job, config, corpus, metadata, held_out, notes) -> _Stag
     return _Stage(params, ranker_report, report, holdout)
 
 
-def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata, held: int):
+def _prefixed(stages: Stages, prefix: str):
+    """``stages.stage`` with every name prefixed (the parts of the validation model)."""
+    return lambda name: stages.stage(f"{prefix} {name}")
+
+
+def _score_held_out(job, config, model, held_out, held: int, how: str):
+    """The held-out report, and how many pairs it scored."""
+    pairs = pairs_table(held_out, job.holdout_pairs, seed=config.seed)
+    log.info(
+        "held-out evaluation: the newest %d sessions (%s), %d of their %d next-view "
+        "pairs; the model: %s",
+        held, f"{job.holdout_share:.1%}", pairs.num_rows, count_pairs(held_out), how,
+    )  # fmt: skip
+    report = evaluate_protocols(SessionRecommender(model), pairs, k=job.k, systems=SYSTEMS)
+    log.info("held-out evaluation (HR@%d, MRR@%d, coverage):\n%s", job.k, job.k, report.table())
+    return report, pairs.num_rows
+
+
+def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata, held: int, stages):
     """Learn the ranker on a validation split; fall back to the hand-set blend (with a log
     line saying why) when the data is too small for one.
 
@@ -358,14 +383,19 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata, held:
         "from the newest %d sessions",
         split.train.n_sessions, len(split.targets), split.held_out_sessions,
     )  # fmt: skip
-    vectors = make_trainer(config).fit(split.train)
+    with stages.stage("ranker prod2vec"):
+        vectors = make_trainer(config).fit(split.train)
     # with HNSW, as served: the ranker learns on the candidates the service will see
-    model = build_model(split.train, vectors, metadata, job.params, threads=config.threads)
-    started = time.perf_counter()
-    features = candidate_features(SessionRecommender(model), split)
-    ranking, report = fit_ranker(
-        features, job.params.ranking, split.held_out_sessions, job.k, started=started
-    )
+    model = build_model(
+        split.train, vectors, metadata, job.params, threads=config.threads,
+        stage=_prefixed(stages, "ranker"),
+    )  # fmt: skip
+    with stages.stage("ranker learning"):
+        started = time.perf_counter()
+        features = candidate_features(SessionRecommender(model), split)
+        ranking, report = fit_ranker(
+            features, job.params.ranking, split.held_out_sessions, job.k, started=started
+        )
     log.info(report.line())
     params = job.params.replace(ranking=ranking)
     if not held:
@@ -431,13 +461,14 @@ def check_publish(guards: PublishGuards, manifest: dict, root: Path) -> tuple[Ve
 
 
 def _write_and_publish(
-    job, model: RecommenderModel, manifest, projection: Projection | None = None
+    job, model: RecommenderModel, manifest, projection: Projection | None = None,
+    stages: Stages | None = None,
 ) -> tuple[Path, bool]:
     """Write the bundle; move ``latest`` to it when asked and the guards pass (or forced)."""
     root = Path(job.out)
     verdict, current = check_publish(job.guards, manifest, root)
     move = job.publish and (verdict.ok or job.force)
-    bundle_dir = _write(job, model, manifest, projection, make_latest=move)
+    bundle_dir = _write(job, model, manifest, projection, move, stages or Stages())
     if not verdict.ok:
         if job.force and job.publish:
             log.warning("published despite the guards (--force): %s", "; ".join(verdict.refusals))
@@ -450,18 +481,23 @@ def _write_and_publish(
     return bundle_dir, move
 
 
-def _write(job, model: RecommenderModel, manifest, projection, make_latest: bool) -> Path:
+def _write(job, model: RecommenderModel, manifest, projection, make_latest: bool,
+           stages: Stages) -> Path:  # fmt: skip
+    """Write the bundle; the manifest keeps every stage's time and peak memory, up to the
+    writing of the files (the checksums and the rename come after it)."""
     root = Path(job.out)
     created_root = not root.exists()
     try:
         with BundleWriter(root, version=job.version) as writer:
-            write_model(model, writer)  # products without views are its cold items
-            if projection is not None:
-                write_projection(writer, projection)
-            # the page people open without the service: the overview and the product space
-            shown = {**manifest, "version": writer.version, "created_at": _now_iso()}
-            write_report(writer, model_overview(shown), map_payload(model, projection))
-            writer.update_manifest(**manifest)
+            with stages.stage("writing"):
+                write_model(model, writer)  # products without views are its cold items
+                if projection is not None:
+                    write_projection(writer, projection)
+            with stages.stage("report"):
+                # the page people open without the service: the overview and the product space
+                shown = {**manifest, "version": writer.version, "created_at": _now_iso()}
+                write_report(writer, model_overview(shown), map_payload(model, projection))
+            writer.update_manifest(**manifest, stages=stages.to_dict())
             return writer.commit(make_latest=make_latest)
     except BaseException:
         if created_root and root.is_dir() and not any(root.iterdir()):

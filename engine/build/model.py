@@ -4,7 +4,8 @@ reads: ``engine/model.py``'s ``MODEL_FILE`` and ``SPARSE_PARTS``, engine/item_ta
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 
@@ -28,29 +29,40 @@ def build_model(
     params: ModelParams | None = None,
     threads: int = 0,
     indexes: bool = True,
+    stage: Callable[[str], AbstractContextManager] | None = None,
 ) -> RecommenderModel:
     """Statistics and indexes from the training sessions and trained vectors.
 
     ``indexes=False`` skips the HNSW graphs (a model for exact search only, e.g. the
-    validation model the batch pipeline learns the ranker with).
+    validation model the batch pipeline learns the ranker with). ``stage(name)``: a context
+    manager around each part (``co-visitation``, ``session neighbourhood``, ``HNSW``), so
+    that a caller can time them (pipelines/stages.py); none by default.
     """
     params = params or ModelParams()
+    stage = stage or (lambda name: nullcontext())
     if list(map(str, vectors.item_ids)) != list(map(str, corpus.item_ids)):
         raise BundleError("vectors and corpus must share one vocabulary, in the same order")
     categories = [
         None if c == NO_CATEGORY else str(corpus.category_names[c]) for c in corpus.item_categories
     ]
     catalog = Catalog(list(map(str, corpus.item_ids)), categories, metadata)
+    with stage("co-visitation"):
+        covisitation = build_covisitation(corpus, params.covisitation)
+    with stage("session neighbourhood"):
+        session_knn = build_session_index(corpus, params.session_knn)
+    next_index = similar_index = None
+    if indexes:
+        with stage("HNSW"):
+            next_index = HnswIndex.build(vectors.output, "ip", params.hnsw, threads)
+            similar_index = HnswIndex.build(vectors.input, "cosine", params.hnsw, threads)
     return RecommenderModel(
         catalog=catalog,
         vectors=vectors,
         counts=corpus.item_counts,
-        covisitation=build_covisitation(corpus, params.covisitation),
-        session_knn=build_session_index(corpus, params.session_knn),
-        next_index=HnswIndex.build(vectors.output, "ip", params.hnsw, threads) if indexes else None,
-        similar_index=HnswIndex.build(vectors.input, "cosine", params.hnsw, threads)
-        if indexes
-        else None,
+        covisitation=covisitation,
+        session_knn=session_knn,
+        next_index=next_index,
+        similar_index=similar_index,
         params=params,
     )
 
