@@ -356,9 +356,10 @@ class Settings(BaseSettings):
     )
     fast_recommendations: bool = Field(
         default=True,
-        description="GET /v1/recommendations answered in front of the framework's router "
-        "(same validation, answer and errors; about half the CPU of the framework's route, "
-        "benchmarks/serve_load.py); false leaves it to FastAPI.",
+        description="GET /v1/recommendations answered before the middleware stack and the "
+        "framework's router (same validation, answer, errors and metrics; a cross-origin "
+        "browser request still takes the stack for its CORS headers; benchmarks/"
+        "serve_load.py); false leaves it to FastAPI.",
     )
     max_event_ahead_s: float = Field(
         default=300.0,
