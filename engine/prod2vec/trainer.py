@@ -52,26 +52,53 @@ class Prod2VecTrainer:
         self.progress = progress
         self.stats: dict[str, float] = {}
 
-    def fit(self, corpus: SessionCorpus) -> ItemVectors:
-        """Train on ``corpus``; returns input and output vectors for every vocabulary item."""
+    continues = True
+    """:meth:`fit` can continue training given vectors (``start``)."""
+
+    def fit(
+        self,
+        corpus: SessionCorpus,
+        start: ItemVectors | None = None,
+        counts: np.ndarray | None = None,
+    ) -> ItemVectors:
+        """Train on ``corpus``; returns input and output vectors for every vocabulary item.
+
+        ``start``: vectors of the same vocabulary to continue from (copied, not changed)
+        instead of a fresh initialisation; the learning rate runs its schedule again over
+        this fit's epochs. ``counts``: item counts for the negative-sampling and subsampling
+        tables (default the corpus's own), e.g. the whole corpus's when continuing on a part
+        of it, so that an item's weight does not depend on which part is trained.
+        """
         c = self.config
         if corpus.n_tokens == 0 or corpus.n_items == 0:
             raise DataError(
                 "the corpus has no sessions to train on; check the source and the session "
                 "filters (minimum session length, minimum item count)"
             )
-        sampler = CategoryNegativeSampler.from_counts(
-            corpus.item_counts, corpus.item_categories, c.ns_exponent
-        )
+        counts = corpus.item_counts if counts is None else np.asarray(counts, dtype=np.int64)
+        if counts.shape != (corpus.n_items,):
+            raise DataError(f"counts must have one entry per item ({corpus.n_items})")
+        sampler = CategoryNegativeSampler.from_counts(counts, corpus.item_categories, c.ns_exponent)
         self._note_negatives(corpus, sampler)
-        keep = keep_thresholds(corpus.item_counts, c.sample)
+        keep = keep_thresholds(counts, c.sample)
 
         rng = np.random.default_rng(c.seed)
         n, dim = corpus.n_items, c.dim
-        # gensim 4's initialisation: input uniform in +-1/dim, output zeros. (word2vec.c's
-        # +-0.5/dim learned markedly less in the same epochs on the planted test corpus.)
-        syn0 = (rng.random((n, dim), dtype=np.float32) - np.float32(0.5)) * np.float32(2.0 / dim)
-        syn1 = np.zeros((n, dim), dtype=np.float32)
+        if start is not None:
+            if start.input.shape != (n, dim) or start.output.shape != (n, dim):
+                raise DataError(
+                    f"the vectors to continue from are {start.input.shape}, the corpus needs "
+                    f"({n}, {dim}): continue only on a part of the corpus they were trained on"
+                )
+            syn0 = np.array(start.input, dtype=np.float32, order="C")
+            syn1 = np.array(start.output, dtype=np.float32, order="C")
+        else:
+            # gensim 4's initialisation: input uniform in +-1/dim, output zeros. (word2vec.c's
+            # +-0.5/dim learned markedly less in the same epochs on the planted test corpus.)
+            syn0 = (rng.random((n, dim), dtype=np.float32) - np.float32(0.5)) * np.float32(
+                2.0 / dim
+            )
+            syn1 = np.zeros((n, dim), dtype=np.float32)
 
         chunks = _chunk_starts(corpus.indptr, CHUNK_TOKENS)
         n_chunks = len(chunks) - 1

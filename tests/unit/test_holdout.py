@@ -23,7 +23,7 @@ from pipelines.ranker import CandidateFeatures, validation_split
 from pipelines.sessionize import SessionizeConfig, sessionize
 from pipelines.sources.local import LocalFileSource
 from pipelines.train import TrainJob, train
-from tests.fixtures_shop import FAST
+from tests.fixtures_shop import FAST, TINY_DATA
 from tests.synthetic import category_sessions
 
 N_BASE, N_NEW = 1500, 100
@@ -195,3 +195,29 @@ def test_a_holdout_larger_than_the_ranker_block_trains_its_own_model(planted_sho
     h = m["metrics"]["holdout"]
     assert h["model"].startswith("trained on the 1,200 sessions before them")
     assert h["trained_sessions"] == 1200
+
+
+def test_prod2vec_trains_once_and_continues_on_the_newest_sessions(planted_shop, tmp_path):
+    """With a learned ranker, the published vectors continue the ranker model's (which never
+    saw the newest sessions) on those sessions, instead of a second training from scratch:
+    they know the jumps that only the newest sessions make."""
+    args = ["train", "--source", "parquet", "--path", str(planted_shop), "--out", str(tmp_path)]
+    fast = ["--epochs", "3", "--threads", "1", "--dim", "16", "--k", "5"]
+    assert main([*args, *fast, "--no-holdout", *TINY_DATA]) == 0
+    bundle = Bundle.load(tmp_path)
+    m = bundle.manifest
+    stages = [s["name"] for s in m["stages"]["stages"]]
+    assert "ranker prod2vec" in stages and "prod2vec, newest sessions" in stages
+    assert "prod2vec" not in stages  # no training from scratch on everything
+    t = m["metrics"]["training"]
+    newest = 160  # the validation share, 10% of 1,600
+    assert t["older_sessions"] == N_BASE + N_NEW - newest
+    assert newest < t["continued_sessions"] < newest + 0.4 * t["older_sessions"]
+    ids = {item: row for row, item in enumerate(bundle.table("items").column("item_id").to_pylist())}
+    vin, vout = bundle.array("vectors_input"), bundle.array("vectors_output")
+    c1 = np.array([row for item, row in ids.items() if item.startswith("c1_")])
+    ranks = []
+    for j in range(10):  # each jump c0_iJ -> c1_iJ among the 150 products of c1
+        scores = vout[c1] @ vin[ids[f"c0_i{j}"]]
+        ranks.append(int((scores > scores[list(c1).index(ids[f"c1_i{j}"])]).sum()))
+    assert np.median(ranks) < 15, ranks  # a random ranking would put them near 75

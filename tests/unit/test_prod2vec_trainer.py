@@ -136,3 +136,34 @@ def test_empty_corpus_is_a_data_error():
     for backend in ("numba", "gensim"):
         with pytest.raises(DataError, match="no sessions to train on"):
             fit(corpus, backend=backend)
+
+
+def test_training_continues_from_given_vectors(planted):
+    """Continuing on the newest sessions from vectors trained on the older ones keeps what
+    they learned (better than a fresh start on the newest alone with the same epochs), leaves
+    the given vectors as they were, and counts items by the whole corpus when asked."""
+    corpus = planted.corpus
+    cut = corpus.n_sessions - 200
+    older = corpus.subset_sessions(np.arange(corpus.n_sessions) < cut)
+    newer = corpus.subset_sessions(np.arange(corpus.n_sessions) >= cut)
+    start, _ = fit(older, epochs=3)
+    before = start.input.copy()
+    trainer = make_trainer(small_config(epochs=1, alpha=0.01), progress=False)
+    continued = trainer.fit(newer, start=start, counts=corpus.item_counts)
+    assert np.array_equal(start.input, before)
+    assert not np.array_equal(continued.input, start.input)
+    fresh = make_trainer(small_config(epochs=1, alpha=0.01), progress=False).fit(newer)
+    mrr = {
+        name: (1.0 / within_category_ranks(v, planted)).mean()
+        for name, v in {"continued": continued, "fresh": fresh}.items()
+    }
+    assert mrr["continued"] > 1.5 * mrr["fresh"], mrr
+
+
+def test_continuing_needs_vectors_of_the_same_vocabulary(planted):
+    start, _ = fit(planted.corpus, epochs=1, dim=16)
+    trainer = make_trainer(small_config(epochs=1), progress=False)
+    with pytest.raises(DataError, match="continue only on a part of the corpus"):
+        trainer.fit(planted.corpus, start=start)
+    with pytest.raises(DataError, match="one entry per item"):
+        trainer.fit(planted.corpus, counts=np.ones(3, np.int64))
