@@ -213,7 +213,9 @@ def test_prod2vec_trains_once_and_continues_on_the_newest_sessions(planted_shop,
     newest = 160  # the validation share, 10% of 1,600
     assert t["older_sessions"] == N_BASE + N_NEW - newest
     assert newest < t["continued_sessions"] < newest + 0.4 * t["older_sessions"]
-    ids = {item: row for row, item in enumerate(bundle.table("items").column("item_id").to_pylist())}
+    ids = {
+        item: row for row, item in enumerate(bundle.table("items").column("item_id").to_pylist())
+    }
     vin, vout = bundle.array("vectors_input"), bundle.array("vectors_output")
     c1 = np.array([row for item, row in ids.items() if item.startswith("c1_")])
     ranks = []
