@@ -305,9 +305,10 @@ class SessionRecommender:
         return uniq[order], sums[0], sums[1]
 
     def _search(self, index, exact, q, k, state, space):
-        """HNSW (or exact) over trained items, plus exact over products added since."""
+        """HNSW (or exact, also for a model built without that graph) over trained items,
+        plus exact over products added since."""
         m = self.model
-        rows, scores = (exact if self.exact else index).query(q, k)
+        rows, scores = (exact if self.exact or index is None else index).query(q, k)
         if state.new_vectors_out is not None:
             new = state.new_vectors_out if space == "ip" else state.new_vectors_in
             s = new @ q

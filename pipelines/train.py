@@ -444,10 +444,11 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata, held:
         trainer = make_trainer(config)
         vectors = trainer.fit(split.train)
     older = (vectors, split.first_session, dict(getattr(trainer, "stats", {}) or {}))
-    # with HNSW, as served: the ranker learns on the candidates the service will see
+    # with HNSW, as served: the ranker learns on the candidates the service will see (the
+    # graph of similar products is not one of them)
     model = build_model(
         split.train, vectors, metadata, job.params, threads=config.threads,
-        stage=_prefixed(stages, "ranker"),
+        stage=_prefixed(stages, "ranker"), similar=False,
     )  # fmt: skip
     with stages.stage("ranker learning"):
         started = time.perf_counter()

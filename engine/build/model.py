@@ -30,11 +30,14 @@ def build_model(
     threads: int = 0,
     indexes: bool = True,
     stage: Callable[[str], AbstractContextManager] | None = None,
+    similar: bool = True,
 ) -> RecommenderModel:
     """Statistics and indexes from the training sessions and trained vectors.
 
-    ``indexes=False`` skips the HNSW graphs (a model for exact search only, e.g. the
-    validation model the batch pipeline learns the ranker with). ``stage(name)``: a context
+    ``indexes=False`` skips the HNSW graphs (a model for exact search only);
+    ``similar=False`` skips only the graph of "similar products" (cosine of input vectors),
+    which recommendations never search: the validation model the batch pipeline learns the
+    ranker with needs the other one only. ``stage(name)``: a context
     manager around each part (``co-visitation``, ``session neighbourhood``, ``HNSW``), so
     that a caller can time them (pipelines/stages.py); none by default.
     """
@@ -54,7 +57,8 @@ def build_model(
     if indexes:
         with stage("HNSW"):
             next_index = HnswIndex.build(vectors.output, "ip", params.hnsw, threads)
-            similar_index = HnswIndex.build(vectors.input, "cosine", params.hnsw, threads)
+            if similar:
+                similar_index = HnswIndex.build(vectors.input, "cosine", params.hnsw, threads)
     return RecommenderModel(
         catalog=catalog,
         vectors=vectors,

@@ -122,6 +122,19 @@ def test_exact_and_hnsw_agree_on_small_catalogue(model):
     assert a.item_ids == b.item_ids
 
 
+def test_a_model_without_the_similar_products_graph_recommends_the_same(model, parts):
+    """The ranker's validation model skips the graph recommendations never search."""
+    lean = build_model(*parts, ModelParams(), threads=1, similar=False)
+    assert lean.similar_index is None and lean.next_index is not None
+    session = ["c0_i1", "c0_i2", "c1_i3"]
+    a = SessionRecommender(model).recommend(session, k=20)
+    b = SessionRecommender(lean).recommend(session, k=20)
+    assert a.item_ids == b.item_ids and np.array_equal(a.scores, b.scores)
+    # similar products still answer, by exact search
+    exact = SessionRecommender(model, exact=True).similar_items("c0_i1", k=10).item_ids
+    assert SessionRecommender(lean).similar_items("c0_i1", k=10).item_ids == exact
+
+
 def test_bundle_round_trip_preserves_results(model, tmp_path):
     with BundleWriter(tmp_path) as w:
         write_model(model, w)
