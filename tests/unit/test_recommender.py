@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from engine.build import build_model, write_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.build import build_model, write_model
 from engine.bundle import Bundle, BundleWriter
 from engine.catalog import ProductMetadata
 from engine.errors import ConfigError, UnknownItemError
