@@ -33,6 +33,9 @@ class SessionKnnParams:
         (rare items say more about a visitor than best-sellers).
     recency_sessions: a neighbour ``m`` sessions older than the newest counts
         ``exp(-m / recency_sessions)`` (sessions are stored in time order); 0 switches it off.
+    max_sessions: the newest past sessions kept in the index (its memory and the bundle's
+        size stay bounded for a large shop); an older one would weigh at most
+        ``exp(-max_sessions / recency_sessions)``, ``exp(-20)`` with the defaults.
     The defaults were tuned on a validation split of Diginetica's training sessions.
     """
 
@@ -44,10 +47,11 @@ class SessionKnnParams:
     length_norm: float = 0.25
     idf_power: float = 1.0
     recency_sessions: float = 100_000.0
+    max_sessions: int = 2_000_000
 
     def __post_init__(self) -> None:
-        if self.sample < 1 or self.k < 1:
-            raise ConfigError("session-kNN sample and k must be >= 1")
+        if self.sample < 1 or self.k < 1 or self.max_sessions < 1:
+            raise ConfigError("session-kNN sample, k and max_sessions must be >= 1")
         if self.position_decay <= 0 or self.distance_decay <= 0:
             raise ConfigError("session-kNN decays must be > 0")
         if self.recency_sessions < 0 or self.idf_power < 0:

@@ -42,6 +42,11 @@ def _build_inverted(indptr, indices, n_items):
 def build_session_index(
     corpus: SessionCorpus, params: SessionKnnParams | None = None
 ) -> SessionKnn:
-    """Past sessions (the corpus's CSR arrays) and their inverted index item -> sessions."""
-    ptr, sess, pos = _build_inverted(corpus.indptr, corpus.indices, corpus.n_items)
-    return SessionKnn(corpus.indptr, corpus.indices, ptr, sess, pos, params or SessionKnnParams())
+    """Past sessions (the newest ``max_sessions`` of the corpus's, as CSR arrays) and their
+    inverted index item -> sessions."""
+    params = params or SessionKnnParams()
+    first = max(0, corpus.n_sessions - params.max_sessions)
+    indptr = corpus.indptr[first:] - corpus.indptr[first]
+    indices = corpus.indices[corpus.indptr[first] :]
+    ptr, sess, pos = _build_inverted(indptr, indices, corpus.n_items)
+    return SessionKnn(indptr, indices, ptr, sess, pos, params)
