@@ -32,6 +32,7 @@ from engine.index import HnswParams
 from engine.model import ModelParams
 from engine.prod2vec.config import Prod2VecConfig
 from engine.ranking import MAX_FRESHNESS_BOOST, RankerParams
+from pipelines.duckdb_limits import DuckDBLimits, connect
 from pipelines.publish_guard import SIGNIFICANCE, PublishGuards
 
 log = logging.getLogger("pipelines")
@@ -251,6 +252,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep only these event types, e.g. view or pv (default: all events)",
     )
 
+    res = t.add_argument_group("resources")
+    res.add_argument(
+        "--duckdb-memory-limit",
+        default=DuckDBLimits.memory_limit,
+        metavar="SIZE",
+        help="memory the sessionizing DuckDB may use (e.g. 4GB); beyond it, it spills to disk",
+    )
+    res.add_argument(
+        "--duckdb-temp-dir",
+        metavar="DIR",
+        help="where DuckDB spills beyond its memory limit (default: the system's temporary "
+        "directory)",
+    )
     ses = t.add_argument_group("sessionization")
     ses.add_argument(
         "--session-gap",
@@ -565,7 +579,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_test_pairs(args: argparse.Namespace) -> int:
     """Sessionize like train (its options, its checks) and write the newest sessions' pairs."""
-    import duckdb
     import pyarrow.parquet as pq
 
     from pipelines.holdout import pairs_table
@@ -580,11 +593,8 @@ def cmd_test_pairs(args: argparse.Namespace) -> int:
     options = argparse.Namespace(**options)
     job = open_sources(train_job_from_args(options), options)
     rules = replace(job.sessionize, collapse_repeats=False)  # every view is a next view
-    con = duckdb.connect()
-    try:
+    with connect(job.duckdb) as con:
         sessions = sessionize(con, job.source.relation(con), job.mapping, rules, args.holdout_share)
-    finally:
-        con.close()
     pairs = pairs_table(sessions.raw_newest, args.max_pairs, args.seed)
     if pairs.num_rows == 0:
         raise DataError(
@@ -650,6 +660,9 @@ def train_job_from_args(args: argparse.Namespace):
             )
         )
     guards = guards_from_args(args)
+    duckdb_limits = DuckDBLimits(
+        args.duckdb_memory_limit, Path(args.duckdb_temp_dir) if args.duckdb_temp_dir else None
+    )
 
     model = Prod2VecConfig(
         dim=args.dim,
@@ -758,6 +771,7 @@ def train_job_from_args(args: argparse.Namespace):
         guards=guards,
         publish=not args.no_publish,
         force=args.force,
+        duckdb=duckdb_limits,
     )
 
 

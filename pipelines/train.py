@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 
 from engine.build import build_model, write_model
@@ -40,6 +39,7 @@ from engine.prod2vec import Prod2VecConfig, make_trainer
 from engine.projection import Projection, map_payload, write_projection
 from engine.recommender import SessionRecommender, check_k
 from pipelines.bundle_report import write_report
+from pipelines.duckdb_limits import DuckDBLimits, connect
 from pipelines.evaluate import (
     NEXT_DIFFERENT,
     NEXT_VIEW,
@@ -90,6 +90,7 @@ class TrainJob:
         guards: thresholds that must hold before ``latest`` moves.
         publish: move ``latest`` (when the guards pass); False only writes the version.
         force: move ``latest`` even when a guard fails.
+        duckdb: the sessionizing DuckDB's memory limit and spill directory.
     """
 
     source: EventSource
@@ -111,6 +112,7 @@ class TrainJob:
     guards: PublishGuards = field(default_factory=PublishGuards)
     publish: bool = True
     force: bool = False
+    duckdb: DuckDBLimits = field(default_factory=DuckDBLimits)
 
     def __post_init__(self) -> None:
         check_job_options(self.k, self.validation_share, self.learn_ranker)
@@ -152,9 +154,8 @@ def read_training_data(job: TrainJob, stages: Stages | None = None) -> TrainingD
     """Sessionize the events (keeping every view of the newest sessions when the job holds
     some out) and join the product metadata."""
     stages = stages or Stages()
-    con = duckdb.connect()
-    try:
-        con.execute(f"SET threads = {max(1, job.model.threads or (os.cpu_count() or 1))}")
+    threads = max(1, job.model.threads or (os.cpu_count() or 1))
+    with connect(job.duckdb, threads) as con:
         with stages.stage("sessionize"):
             log.info("reading events: %s", _one_line(job.source.describe()))
             sessions = sessionize(
@@ -173,8 +174,6 @@ def read_training_data(job: TrainJob, stages: Stages | None = None) -> TrainingD
                     con, job.products.relation(con), job.products_mapping
                 )
                 meta_report.source = job.products.describe()
-    finally:
-        con.close()
     with stages.stage("metadata join"):
         items, corpus, catalogue, meta_report = join_items(
             sessions.items, sessions.corpus, metadata, meta_report

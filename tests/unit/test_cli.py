@@ -529,3 +529,34 @@ def test_publish_rolls_back_and_prune_keeps_latest(tmp_path, capsys, tiny_shop):
     assert sorted(p.name for p in out.iterdir()) == [".tmp-v4", "latest", "v1", "v3"]
     assert main(["prune", "--out", str(out), "--keep", "1", "--stale-after", "1"]) == 0
     assert (out / ".tmp-v4").exists()
+
+
+def test_duckdb_memory_limit_and_spill_directory(tmp_path):
+    """The sessionizing DuckDB runs within the limit given, spills into a directory of its own
+    under --duckdb-temp-dir and removes it after the run; a size that is not one is refused
+    before anything is read."""
+    import duckdb
+
+    from pipelines.duckdb_limits import DuckDBLimits, connect
+
+    with connect(DuckDBLimits("300MB", tmp_path)) as con:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        spill = Path(con.execute("SELECT current_setting('temp_directory')").fetchone()[0])
+        assert limit.replace(" ", "") in ("286.1MiB", "300.0MB", "300MB")
+        assert spill.parent == tmp_path and spill.is_dir()
+        # a sort bigger than the limit completes by spilling
+        con.execute("SET threads = 1")
+        (n,) = con.execute(
+            "SELECT count(*) FROM (SELECT i, md5(i::VARCHAR) || repeat('x', 100) AS s "
+            "FROM range(3000000) t(i) ORDER BY s)"
+        ).fetchone()
+        assert n == 3_000_000
+    assert not spill.exists() and list(tmp_path.iterdir()) == []
+    assert isinstance(con, duckdb.DuckDBPyConnection)
+
+
+def test_duckdb_options_are_checked_first(tmp_path, capsys):
+    f = _events_file(tmp_path / "e.parquet", session_id=["s", "s"], item_id=[1, 2], ts=[1, 2])
+    base = ["train", "--path", str(f), "--out", str(tmp_path / "a")]
+    _fails([*base, "--duckdb-memory-limit", "lots"], capsys, 2, "is not a size", "4GB")
+    _fails([*base, "--duckdb-temp-dir", str(tmp_path / "no")], capsys, 2, "is not a directory")
