@@ -501,8 +501,9 @@ def _map_columns(run: _Run) -> None:
 
 def _event_types(run: _Run) -> dict[str, str]:
     """Step 2: only the events of ``event_types`` (when set)."""
-    return {"event_type": "list_contains(?::VARCHAR[], event_type)" if run.config.event_types
-            else "true"}  # fmt: skip
+    # coalesce: an event without a type is dropped here and counted, not lost to NULL logic
+    keep = "coalesce(list_contains(?::VARCHAR[], event_type), false)"
+    return {"event_type": keep if run.config.event_types else "true"}
 
 
 def _unusable_rows(run: _Run) -> dict[str, str]:
