@@ -528,13 +528,14 @@ def _unusable_rows(run: _Run) -> dict[str, str]:
 
 def _time_window(run: _Run) -> dict[str, str]:
     """Step 4: only the events of ``start <= ts < end``."""
-    window = run.config.window
-    bounds = []
-    if window.start is not None:
-        bounds.append(f"ts >= {window.start_epoch!r}")
-    if window.end is not None:
-        bounds.append(f"ts < {window.end_epoch!r}")
+    bounds = [f"ts {op} {epoch!r}" for _, op, epoch in window_bounds(run.config.window)]
     return {"window": " AND ".join(bounds) or "true"}
+
+
+def window_bounds(window: TimeWindow) -> list[tuple[str, str, float]]:
+    """The bounds of step 4 that are set: (name, operator, unix seconds)."""
+    bounds = [("start", ">=", window.start_epoch), ("end", "<", window.end_epoch)]
+    return [(name, op, epoch) for name, op, epoch in bounds if epoch is not None]
 
 
 def _apply_row_filters(run: _Run, keep: dict[str, str]) -> str:
