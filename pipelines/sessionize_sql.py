@@ -369,8 +369,7 @@ def _flag_rows(q: _Query, keep: dict[str, str]) -> None:
 
 def _counts_array(counts: list[tuple[str, str]]) -> str:
     """``[STRUCT('name' AS name, expr AS n), ...]``: counts as (name, n) pairs."""
-    items = [f"STRUCT('{name}' AS name, {expr} AS n)" for name, expr in counts[:1]]
-    items += [f"STRUCT('{name}', {expr})" for name, expr in counts[1:]]
+    items = [f"STRUCT('{name}' AS name, {expr} AS n)" for name, expr in counts]
     return "[" + ",\n    ".join(items) + "]"
 
 
