@@ -267,6 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ses = t.add_argument_group("sessionization")
     ses.add_argument(
+        "--sessionize-in",
+        choices=["local", "warehouse"],
+        default="local",
+        help="where events become sessions: local reads every event and cuts them with DuckDB "
+        "on this machine; warehouse (--source bigquery) cuts them inside BigQuery, one GoogleSQL "
+        "query, and reads back only the finished sessions: the same sessions and report, for a "
+        "shop whose events do not fit on the training node",
+    )
+    ses.add_argument(
         "--session-gap",
         type=float,
         default=1800.0,
@@ -637,6 +646,12 @@ def train_job_from_args(args: argparse.Namespace):
                 raise ConfigError(
                     f"--{opt.replace('_', '-')} is for --source bigquery (source is {kind})"
                 )
+    if args.sessionize_in == "warehouse" and kind != "bigquery":
+        raise ConfigError(
+            "--sessionize-in warehouse cuts the sessions inside BigQuery: it needs --source "
+            f"bigquery (--table or --sql); {kind} events are read and cut on this machine "
+            "(leave out --sessionize-in, or use --sessionize-in local)"
+        )
     if kind in ("parquet", "csv") and not args.path:
         raise ConfigError(f"--source {kind} needs --path (a file, directory or glob)")
     if kind == "bigquery" and bool(args.table) == bool(args.sql):
@@ -750,6 +765,7 @@ def train_job_from_args(args: argparse.Namespace):
             mapping=mapping,
             event_types=event_types,
             ts_unit=args.ts_unit,
+            sessionize_in=args.sessionize_in,
         )
     return TrainJob(
         source=source,

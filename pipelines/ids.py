@@ -30,10 +30,12 @@ def invalid_ids(con: duckdb.DuckDBPyConnection, relation: str, column: str) -> d
     return {value: problem for (value,) in rows if (problem := id_problem(value)) is not None}
 
 
-def examples(bad: dict[str, str], n: int = 3) -> str:
-    """A few of ``bad``'s ids with their problem, for a log line or a report detail."""
+def examples(bad: dict[str, str], n: int = 3, total: int | None = None) -> str:
+    """A few of ``bad``'s ids with their problem, for a log line or a report detail;
+    ``total``: how many bad ids there are in all, when ``bad`` holds only some of them."""
     shown = sorted(bad)[:n]
-    more = f" and {len(bad) - n:,} more" if len(bad) > n else ""
+    total = len(bad) if total is None else total
+    more = f" and {total - len(shown):,} more" if total > len(shown) else ""
     return "; ".join(f"{_short(i)} {bad[i]}" for i in shown) + more
 
 

@@ -22,7 +22,7 @@ At least one order column (``ts`` or ``position``) is required.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from engine.errors import ConfigError, SchemaError
@@ -213,6 +213,47 @@ class ResolvedColumns:
         return dict(self.columns)
 
 
+def field_kinds(
+    resolved: ResolvedColumns, types: Mapping[str, str], kind_of: Callable[[str], str] = _kind
+) -> dict[str, str]:
+    """The kind of each mapped field's column (``integer``, ``number``, ``text``, ``time``,
+    ``boolean``), checked against what the field can hold.
+
+    Args:
+        types: source column -> its type name in the source's own terms (DuckDB's here,
+            BigQuery's for the warehouse sessionization).
+        kind_of: that type name -> its kind (``other`` for lists, structs, blobs, ...).
+
+    Raises:
+        SchemaError: a column has a type that cannot hold the field (e.g. a DOUBLE item id).
+    """
+    kinds: dict[str, str] = {}
+
+    def bad_type(field: str, expected: str, hint: str = "") -> SchemaError:
+        return SchemaError(
+            f"{field} column {resolved[field]!r} has type {types[resolved[field]]}; expected "
+            f"{expected}" + (f" ({hint})" if hint else "")
+        )
+
+    for field in resolved.columns:
+        kind = kinds[field] = kind_of(types[resolved[field]])
+        if field in ("item_id", "category_id") and kind not in ("integer", "text"):
+            hint = (
+                "a float column often holds integer ids with missing values, as pandas writes "
+                "them; store them as integers or text"
+                if kind == "number"
+                else "cast it to integer or text in the source"
+            )
+            raise bad_type(field, "integers or text", hint)
+        if field == "ts" and kind not in ("integer", "number", "time", "text"):
+            raise bad_type("ts", "unix seconds (a number), a TIMESTAMP/DATE, or timestamp text")
+        if field == "position" and kind != "integer":
+            raise bad_type("position", "integers")
+        if kind == "other":
+            raise bad_type(field, "a plain value (text, integer, ...)")
+    return kinds
+
+
 def canonical_select(
     resolved: ResolvedColumns, types: Mapping[str, str], ts_unit: str = "s"
 ) -> list[str]:
@@ -225,59 +266,38 @@ def canonical_select(
     read: counted separately from NULLs in the report).
 
     Raises:
-        SchemaError: a column has a type that cannot hold the field (e.g. a DOUBLE item id).
+        SchemaError: a column has a type that cannot hold the field (see :func:`field_kinds`).
     """
     if ts_unit not in TS_UNITS:
         raise ConfigError(f"ts unit must be s, ms or us, got {ts_unit!r}")
     divisor = TS_UNITS[ts_unit]
+    kinds = field_kinds(resolved, types)
     out: list[str] = []
 
     def col(field: str) -> str:
         return quote_ident(resolved[field])
 
-    def type_of(field: str) -> str:
-        return types[resolved[field]]
-
-    def bad_type(field: str, expected: str, hint: str = "") -> SchemaError:
-        return SchemaError(
-            f"{field} column {resolved[field]!r} has type {type_of(field)}; expected {expected}"
-            + (f" ({hint})" if hint else "")
-        )
-
     for field in ("session_id", "user_id", "item_id", "category_id", "event_type"):
         if not resolved.has(field):
             out.append(f"CAST(NULL AS VARCHAR) AS {field}")
             continue
-        kind = _kind(type_of(field))
-        if field in ("item_id", "category_id") and kind not in ("integer", "text"):
-            hint = (
-                "a float column often holds integer ids with missing values, as pandas writes "
-                "them; store them as integers or text"
-                if kind == "number"
-                else "cast it to integer or text in the source"
-            )
-            raise bad_type(field, "integers or text", hint)
-        if kind == "other":
-            raise bad_type(field, "a plain value (text, integer, ...)")
         out.append(f"NULLIF(TRIM(CAST({col(field)} AS VARCHAR)), '') AS {field}")
 
     if resolved.has("ts"):
-        kind = _kind(type_of("ts"))
+        kind = kinds["ts"]
         c = col("ts")
         if kind in ("integer", "number"):
             raw = f"CAST({c} AS DOUBLE)"
             scaled = f"{raw} / {divisor}" if divisor != 1 else raw
         elif kind == "time":
-            if type_of("ts").upper() == "DATE":
+            if types[resolved["ts"]].upper() == "DATE":
                 raw = scaled = f"epoch(CAST({c} AS TIMESTAMP))"
             else:
                 raw = scaled = f"epoch({c})"
-        elif kind == "text":
+        else:  # text
             num = f"TRY_CAST({c} AS DOUBLE)"
             raw = f"coalesce(epoch(TRY_CAST({c} AS TIMESTAMPTZ)), {num})"
             scaled = f"coalesce(epoch(TRY_CAST({c} AS TIMESTAMPTZ)), {num} / {divisor})"
-        else:
-            raise bad_type("ts", "unix seconds (a number), a TIMESTAMP/DATE, or timestamp text")
         out.append(f"CASE WHEN isfinite({raw}) THEN {scaled} END AS ts")
         out.append(f"({c} IS NOT NULL AND NOT coalesce(isfinite({raw}), false)) AS ts_raw_bad")
     else:
@@ -285,8 +305,6 @@ def canonical_select(
         out.append("false AS ts_raw_bad")
 
     if resolved.has("position"):
-        if _kind(type_of("position")) != "integer":
-            raise bad_type("position", "integers")
         out.append(f"CAST({col('position')} AS BIGINT) AS position")
     else:
         out.append("CAST(NULL AS BIGINT) AS position")

@@ -37,14 +37,18 @@ The contract, step by step (each step's drops are counted in :class:`SessionizeR
 The result is a :class:`~engine.corpus.SessionCorpus` (vocabulary ordered by count, then id;
 sessions ordered by start time), plus the item table (id, most frequent category, count).
 All of it runs as DuckDB SQL over the source relation: rows reach Python only as the final
-integer arrays.
+integer arrays. Events that stay in BigQuery (``--sessionize-in warehouse``) go through the same
+steps there, as one GoogleSQL query (:mod:`pipelines.sessionize_sql`); they share this module's
+step names, wording and checks, and the corpus is built from their finished sessions by the
+same SQL (:func:`finished_corpus`), so both give the same sessions and the same report.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import numpy as np
@@ -57,7 +61,7 @@ from engine.ids import ID_RULE
 from engine.item_table import ITEM_COLUMNS
 from pipelines.holdout import newest_count
 from pipelines.ids import examples, invalid_ids
-from pipelines.schema import TS_UNITS, ColumnMapping, _kind, canonical_select
+from pipelines.schema import TS_UNITS, ColumnMapping, ResolvedColumns, _kind, canonical_select
 from pipelines.timewindow import TimeWindow
 
 log = logging.getLogger(__name__)
@@ -219,6 +223,21 @@ class Sessions:
     raw_newest: list[list[str]] = field(default_factory=list)
 
 
+class WarehouseEvents(Protocol):
+    """Events left where they are stored, sessionized there by the same contract: what a
+    BigQuery source's ``relation`` gives with ``--sessionize-in warehouse``
+    (:mod:`pipelines.sources.bigquery_sessionize`). :func:`sessionize` hands them its arguments
+    instead of reading them, so its callers need not know where the sessions are cut."""
+
+    def sessionize(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        mapping: ColumnMapping,
+        config: SessionizeConfig,
+        raw_newest_share: float,
+    ) -> Sessions: ...
+
+
 class _Tables:
     """Temporary tables of one sessionize run, dropped at the end."""
 
@@ -250,7 +269,7 @@ class _Tables:
 
 def sessionize(
     con: duckdb.DuckDBPyConnection,
-    relation: duckdb.DuckDBPyRelation,
+    relation: duckdb.DuckDBPyRelation | WarehouseEvents,
     mapping: ColumnMapping | None = None,
     config: SessionizeConfig | None = None,
     raw_newest_share: float = 0.0,
@@ -259,7 +278,8 @@ def sessionize(
 
     Args:
         con: the DuckDB connection ``relation`` belongs to (temporary tables are made there).
-        relation: raw events with the source's column names.
+        relation: raw events with the source's column names; or :class:`WarehouseEvents`,
+            which are sessionized where they are (the corpus is built here, on ``con``).
         mapping: which columns hold the canonical fields (defaults: canonical names/aliases).
         config: the rules; see :class:`SessionizeConfig`.
         raw_newest_share: also return every view of the newest share of the sessions (step
@@ -271,6 +291,8 @@ def sessionize(
     """
     mapping = mapping or ColumnMapping()
     config = config or SessionizeConfig()
+    if not isinstance(relation, duckdb.DuckDBPyRelation):
+        return relation.sessionize(con, mapping, config, raw_newest_share)
     tables = _Tables(con)
     try:
         sessions, raw = _sessionize(tables, relation, mapping, config)
@@ -287,8 +309,9 @@ def sessionize(
 
 
 @dataclass(frozen=True)
-class _RowFilter:
-    """One condition of steps 2-4 (single rows): rows failing ``keep`` are dropped.
+class RowStep:
+    """One condition of steps 2-4 (single rows), as the report names it; rows failing it are
+    dropped. Local and warehouse sessionization each write its condition in their SQL.
 
     ``warn``: log the drops as a warning; ``runs``: whether the step applies to this source
     and config (a step that does not run is not reported).
@@ -296,9 +319,109 @@ class _RowFilter:
 
     step: str
     description: str
-    keep: str
     warn: bool = True
     runs: bool = True
+
+
+def row_steps(config: SessionizeConfig, resolved: ResolvedColumns) -> list[RowStep]:
+    """What steps 2-4 check, in the order a row meets them (a dropped row is counted by the
+    first condition it fails).
+
+    Raises:
+        ConfigError: the rules need a column the source lacks (an event type column for
+            ``event_types``, a timestamp for a time window).
+    """
+    wanted = config.event_types
+    if wanted and not resolved.has("event_type"):
+        raise ConfigError(
+            "--event-types needs an event type column; name it with --event-type-col "
+            f"(columns are {', '.join(resolved.available)})"
+        )
+    has_session, has_ts = resolved.has("session_id"), resolved.has("ts")
+    if not config.window.is_open and not has_ts:
+        raise ConfigError(
+            "--start/--end need a timestamp column; this source has only a position "
+            "(name a timestamp with --ts-col)"
+        )
+    key = "session_id" if has_session else "user_id"
+    return [
+        RowStep("event_type", f"event type not in {list(wanted)}", False, bool(wanted)),
+        RowStep("null_item", "NULL or empty item id"),
+        RowStep("invalid_item_id", "item id the API would refuse"),
+        RowStep("null_session" if has_session else "null_user", f"NULL {key}"),
+        RowStep(f"null_{'ts' if has_ts else 'position'}",
+                f"NULL {'timestamp' if has_ts else 'position'}"),
+        RowStep("bad_ts", "NaN, infinite or unreadable timestamp", runs=has_ts),
+        RowStep("window", "outside --start/--end", False, not config.window.is_open),
+    ]  # fmt: skip
+
+
+def report_row_steps(
+    report: SessionizeReport, steps: list[RowStep], dropped: Iterable[int], invalid_ids: str
+) -> None:
+    """Add steps 2-4 (those that run) to ``report``, warning about dropped unusable rows;
+    ``invalid_ids``: step 3's detail on the item ids the API would refuse ("" when none)."""
+    for s, n in zip(steps, dropped, strict=True):
+        if not s.runs:
+            continue
+        detail = invalid_ids if s.step == "invalid_item_id" else ""
+        if detail:
+            log.warning("dropped %d events with %s: %s; ids are %s", n, s.description, detail,
+                        ID_RULE)  # fmt: skip
+        elif s.warn and n:
+            log.warning("dropped %d events with %s", n, s.description)
+        report.steps.append(StepCount(s.step, s.description, n, detail=detail))
+
+
+def invalid_ids_detail(bad: dict[str, str], total: int) -> str:
+    """The detail of step 3's refused item ids: how many, and a few of ``bad`` with why."""
+    return f"{total:,} items: {examples(bad, total=total)}" if total else ""
+
+
+def step_description(step: str, config: SessionizeConfig) -> str:
+    """How the report describes steps 5-11 under ``config``."""
+    return {
+        "duplicates": "duplicate event (same visit, item, time)",
+        "short_dwell": f"next view within {config.min_dwell_s:g} s",
+        "repeats": "immediate repeat of the same item",
+        "long_sessions": f"beyond the last {config.max_session_length} views of a session",
+        "short_sessions": f"session shorter than {config.min_session_length}",
+        "rare_items": f"item seen fewer than {config.min_item_count} times",
+        "repeats_after_rare": "repeat brought together by removing rare items",
+        "short_sessions_after_rare": (
+            f"session shorter than {config.min_session_length} after removing rare items"
+        ),
+    }[step]
+
+
+#: Details of steps 9 and 11 in the report, formatted with a count.
+CAPPED_DETAIL = "{:,} sessions capped"
+RARE_DETAIL = "{:,} items removed"
+#: The note when ``min_dwell_s`` is set and the source has no timestamps.
+DWELL_SKIPPED = "minimum dwell skipped: the source has no timestamps"
+
+
+def sessions_note(n_sessions: int, users: int, config: SessionizeConfig, has_session: bool) -> str:
+    """The report's note on how step 6 made its sessions."""
+    if has_session:
+        return f"{n_sessions:,} sessions from the session id column"
+    return f"{n_sessions:,} sessions cut from {users:,} users at gaps > {config.session_gap_s:g} s"
+
+
+def no_events_error() -> DataError:
+    return DataError(
+        "the source has no events; check --path (or --table/--sql, --start/--end and --event-types)"
+    )
+
+
+def no_sessions_error(report: SessionizeReport) -> DataError:
+    """Nothing survived the rules: the report goes to the log, the error says what to check."""
+    log.warning("sessionization report:\n%s", report.table())
+    return DataError(
+        f"no session left after sessionization of {report.input_events:,} events (see "
+        "the report above); check the column mapping, --event-types, --start/--end, "
+        "--min-session-length and --min-count"
+    )
 
 
 class _Run:
@@ -316,6 +439,7 @@ class _Run:
         self.has_session = self.resolved.has("session_id")
         self.has_ts = self.resolved.has("ts")
         self.key = "session_id" if self.has_session else "user_id"
+        self.row_steps = row_steps(config, self.resolved)  # before any work: it checks columns
         self.bad_ids: dict[str, str] = {}  # item ids the API would refuse, why (step 3)
         self.current = ""
         self.n_events = self.n_sessions = 0
@@ -345,7 +469,7 @@ def _sessionize(
     step of the module's contract in its own function, in order."""
     run = _Run(tables, relation, mapping, config)
     _map_columns(run)  # 1
-    filters = _event_types(run) + _unusable_rows(run) + _time_window(run)  # 2, 3, 4
+    filters = _event_types(run) | _unusable_rows(run) | _time_window(run)  # 2, 3, 4
     kept = _apply_row_filters(run, filters)
     kept = _drop_duplicates(run, kept)  # 5
     _cut_sessions(run, kept)  # 6
@@ -356,12 +480,7 @@ def _sessionize(
     _drop_short_sessions(run)  # 10
     _remove_rare_items(run)  # 11
     if run.n_sessions == 0:
-        log.warning("sessionization report:\n%s", run.report.table())
-        raise DataError(
-            f"no session left after sessionization of {run.report.input_events:,} events (see "
-            "the report above); check the column mapping, --event-types, --start/--end, "
-            "--min-session-length and --min-count"
-        )
+        raise no_sessions_error(run.report)
     return _build(tables, run.current, run.report), raw
 
 
@@ -380,20 +499,14 @@ def _map_columns(run: _Run) -> None:
     )
 
 
-def _event_types(run: _Run) -> list[_RowFilter]:
+def _event_types(run: _Run) -> dict[str, str]:
     """Step 2: only the events of ``event_types`` (when set)."""
-    wanted = run.config.event_types
-    if wanted and not run.resolved.has("event_type"):
-        raise ConfigError(
-            "--event-types needs an event type column; name it with --event-type-col "
-            f"(columns are {', '.join(run.relation.columns)})"
-        )
-    keep = "list_contains(?::VARCHAR[], event_type)" if wanted else "true"
-    return [_RowFilter("event_type", f"event type not in {list(wanted)}", keep, False,
-                       bool(wanted))]  # fmt: skip
+    # coalesce: an event without a type is dropped here and counted, not lost to NULL logic
+    keep = "coalesce(list_contains(?::VARCHAR[], event_type), false)"
+    return {"event_type": keep if run.config.event_types else "true"}
 
 
-def _unusable_rows(run: _Run) -> list[_RowFilter]:
+def _unusable_rows(run: _Run) -> dict[str, str]:
     """Step 3: rows without a usable item id, session (or user), or order."""
     # Ids the API could not accept (engine/ids.py) are dropped here, with their reason.
     run.bad_ids = invalid_ids(run.con, f"{_PREFIX}canon", "item_id")
@@ -402,46 +515,37 @@ def _unusable_rows(run: _Run) -> list[_RowFilter]:
         bad = run.tables.create("SELECT unnest(?::VARCHAR[]) AS item_id", [sorted(run.bad_ids)])
         keep_id = f"coalesce(item_id NOT IN (SELECT item_id FROM {bad}), true)"
     key, has_ts = run.key, run.has_ts
-    order_name = "timestamp" if has_ts else "position"
-    keep_present = "(ts IS NOT NULL OR ts_raw_bad)" if has_ts else "position IS NOT NULL"
-    return [
-        _RowFilter("null_item", "NULL or empty item id", "item_id IS NOT NULL"),
-        _RowFilter("invalid_item_id", "item id the API would refuse", keep_id),
-        _RowFilter("null_session" if run.has_session else "null_user", f"NULL {key}",
-                   f"{key} IS NOT NULL"),
-        _RowFilter(f"null_{'ts' if has_ts else 'position'}", f"NULL {order_name}",
-                   keep_present),
-        _RowFilter("bad_ts", "NaN, infinite or unreadable timestamp",
-                   "NOT ts_raw_bad" if has_ts else "true", runs=has_ts),
-    ]  # fmt: skip
+    return {
+        "null_item": "item_id IS NOT NULL",
+        "invalid_item_id": keep_id,
+        f"null_{'session' if run.has_session else 'user'}": f"{key} IS NOT NULL",
+        f"null_{'ts' if has_ts else 'position'}": (
+            "(ts IS NOT NULL OR ts_raw_bad)" if has_ts else "position IS NOT NULL"
+        ),
+        "bad_ts": "NOT ts_raw_bad" if has_ts else "true",
+    }
 
 
-def _time_window(run: _Run) -> list[_RowFilter]:
+def _time_window(run: _Run) -> dict[str, str]:
     """Step 4: only the events of ``start <= ts < end``."""
-    window = run.config.window
-    bounds = []
-    if not window.is_open:
-        if not run.has_ts:
-            raise ConfigError(
-                "--start/--end need a timestamp column; this source has only a position "
-                "(name a timestamp with --ts-col)"
-            )
-        if window.start is not None:
-            bounds.append(f"ts >= {window.start_epoch!r}")
-        if window.end is not None:
-            bounds.append(f"ts < {window.end_epoch!r}")
-    keep = " AND ".join(bounds) or "true"
-    return [_RowFilter("window", "outside --start/--end", keep, False, not window.is_open)]
+    bounds = [f"ts {op} {epoch!r}" for _, op, epoch in window_bounds(run.config.window)]
+    return {"window": " AND ".join(bounds) or "true"}
 
 
-def _apply_row_filters(run: _Run, filters: list[_RowFilter]) -> str:
+def window_bounds(window: TimeWindow) -> list[tuple[str, str, float]]:
+    """The bounds of step 4 that are set: (name, operator, unix seconds)."""
+    bounds = [("start", ">=", window.start_epoch), ("end", "<", window.end_epoch)]
+    return [(name, op, epoch) for name, op, epoch in bounds if epoch is not None]
+
+
+def _apply_row_filters(run: _Run, keep: dict[str, str]) -> str:
     """Steps 2-4 in one scan: each row is counted by the first condition it fails, in
     order; the unit of the timestamps and the event types asked for are checked on the way.
     Returns the table of the rows kept."""
     config, tables, report = run.config, run.tables, run.report
     params: list[Any] = [list(config.event_types)] if config.event_types else []
-    names = [f"k{n}" for n in range(len(filters))]
-    conditions = ", ".join(f"{f.keep} AS k{n}" for n, f in enumerate(filters))
+    names = [f"k{n}" for n in range(len(run.row_steps))]
+    conditions = ", ".join(f"{keep[s.step]} AS k{n}" for n, s in enumerate(run.row_steps))
     flags = f"SELECT *, {conditions} FROM {_PREFIX}canon"
     failed_first = [" AND ".join([*names[:n], f"NOT {k}"]) for n, k in enumerate(names)]
     counts = tables.one(
@@ -455,26 +559,19 @@ def _apply_row_filters(run: _Run, filters: list[_RowFilter]) -> str:
     *dropped_by, types_found, median_ts, n_input = counts
     report.input_events = n_input
     if n_input == 0:
-        raise DataError(
-            "the source has no events; check --path (or --table/--sql, --start/--end and "
-            "--event-types)"
-        )
+        raise no_events_error()
     ts_kind = _kind(run.types[run.resolved["ts"]]) if run.has_ts else None
     if ts_kind in ("integer", "number") and median_ts is not None:
-        _check_ts_unit(float(median_ts), config.ts_unit)
+        check_ts_unit(float(median_ts), config.ts_unit)
     if config.event_types and types_found < len(config.event_types):
-        _check_event_types(run.con, config.event_types, types_found)
-    for f, dropped in zip(filters, dropped_by, strict=True):
-        if not f.runs:
-            continue
-        detail = ""
-        if f.step == "invalid_item_id" and run.bad_ids:
-            detail = f"{len(run.bad_ids):,} items: {examples(run.bad_ids)}"
-            log.warning("dropped %d events with %s: %s; ids are %s", dropped, f.description,
-                        detail, ID_RULE)  # fmt: skip
-        elif f.warn and dropped:
-            log.warning("dropped %d events with %s", dropped, f.description)
-        report.steps.append(StepCount(f.step, f.description, dropped, detail=detail))
+        check_event_types(
+            run.con.execute(EVENT_TYPES_SQL.format(events=f"{_PREFIX}canon")).fetchall(),
+            config.event_types,
+            types_found,
+        )
+    report_row_steps(
+        report, run.row_steps, dropped_by, invalid_ids_detail(run.bad_ids, len(run.bad_ids))
+    )
     return tables.create(
         f"SELECT {run.key} AS k, item_id, category_id, ts, position FROM ({flags}) "
         f"WHERE {' AND '.join(names)}",
@@ -493,7 +590,7 @@ def _drop_duplicates(run: _Run, kept: str) -> str:
     )
     (after,) = tables.one(f"SELECT count(*) FROM {kept}")
     run.report.steps.append(
-        StepCount("duplicates", "duplicate event (same visit, item, time)", before - after)
+        StepCount("duplicates", step_description("duplicates", run.config), before - after)
     )
     return kept
 
@@ -517,14 +614,10 @@ def _cut_sessions(run: _Run, kept: str) -> None:
         f"row_number() OVER (PARTITION BY {session_expr} ORDER BY {_ORDER}) AS seq FROM {cut}"
     )
     run.n_events, run.n_sessions = tables.size(run.current)
-    if run.has_session:
-        run.report.notes.append(f"{run.n_sessions:,} sessions from the session id column")
-    else:
+    users = 0
+    if not run.has_session:
         (users,) = tables.one(f"SELECT count(DISTINCT k) FROM {kept}")
-        run.report.notes.append(
-            f"{run.n_sessions:,} sessions cut from {users:,} users at gaps > "
-            f"{config.session_gap_s:g} s"
-        )
+    run.report.notes.append(sessions_note(run.n_sessions, users, config, run.has_session))
     log.info(run.report.notes[-1])
 
 
@@ -534,13 +627,12 @@ def _drop_short_dwell(run: _Run) -> None:
     if dwell <= 0:
         return
     if not run.has_ts:
-        note = "minimum dwell skipped: the source has no timestamps"
-        run.report.notes.append(note)
-        log.warning(note)
+        run.report.notes.append(DWELL_SKIPPED)
+        log.warning(DWELL_SKIPPED)
         return
     run.step(
         "short_dwell",
-        f"next view within {dwell:g} s",
+        step_description("short_dwell", run.config),
         f"SELECT * FROM {run.current} "
         f"QUALIFY NOT coalesce(lead(ts) {_BY_SEQ} - ts < {float(dwell)!r}, false)",
     )
@@ -549,7 +641,8 @@ def _drop_short_dwell(run: _Run) -> None:
 def _collapse_repeats(run: _Run) -> None:
     """Step 8: A A B becomes A B."""
     if run.config.collapse_repeats:
-        run.step("repeats", "immediate repeat of the same item", _REPEATS_SQL.format(t=run.current))
+        run.step("repeats", step_description("repeats", run.config),
+                 _REPEATS_SQL.format(t=run.current))  # fmt: skip
 
 
 def _cap_long_sessions(run: _Run) -> None:
@@ -563,10 +656,10 @@ def _cap_long_sessions(run: _Run) -> None:
     )
     run.step(
         "long_sessions",
-        f"beyond the last {cap} views of a session",
+        step_description("long_sessions", run.config),
         f"SELECT * FROM {run.current} "
         f"QUALIFY row_number() OVER (PARTITION BY session ORDER BY seq DESC) <= {cap}",
-        detail=f"{capped:,} sessions capped",
+        detail=CAPPED_DETAIL.format(capped),
     )
 
 
@@ -579,7 +672,7 @@ def _short_sessions_sql(run: _Run) -> str:
 
 def _drop_short_sessions(run: _Run) -> None:
     """Step 10: sessions shorter than ``min_session_length`` hold no pair."""
-    description = f"session shorter than {run.config.min_session_length}"
+    description = step_description("short_sessions", run.config)
     run.step("short_sessions", description, _short_sessions_sql(run))
 
 
@@ -592,25 +685,25 @@ def _remove_rare_items(run: _Run) -> None:
     (items_before,) = tables.one(f"SELECT count(DISTINCT item_id) FROM {run.current}")
     run.step(
         "rare_items",
-        f"item seen fewer than {config.min_item_count} times",
+        step_description("rare_items", config),
         f"SELECT * FROM {run.current} "
         f"QUALIFY count(*) OVER (PARTITION BY item_id) >= {config.min_item_count}",
     )
     (items_after,) = tables.one(f"SELECT count(DISTINCT item_id) FROM {run.current}")
     report.steps[-1] = replace(
-        report.steps[-1], detail=f"{items_before - items_after:,} items removed"
+        report.steps[-1], detail=RARE_DETAIL.format(items_before - items_after)
     )
     if not report.steps[-1].events_dropped:
         return
     if config.collapse_repeats:
         run.step(
             "repeats_after_rare",
-            "repeat brought together by removing rare items",
+            step_description("repeats_after_rare", config),
             _REPEATS_SQL.format(t=run.current),
         )
     run.step(
         "short_sessions_after_rare",
-        f"session shorter than {config.min_session_length} after removing rare items",
+        step_description("short_sessions_after_rare", config),
         _short_sessions_sql(run),
     )
 
@@ -621,7 +714,7 @@ _PLAUSIBLE_TS = (631_152_000.0, 4_102_444_800.0)
 _UNIT_NAMES = {"s": "seconds", "ms": "milliseconds", "us": "microseconds"}
 
 
-def _check_ts_unit(median_s: float, unit: str) -> None:
+def check_ts_unit(median_s: float, unit: str) -> None:
     """Refuse numeric timestamps whose median is no plausible date in ``unit`` but is one in
     another unit (e.g. milliseconds read as seconds: the year 55,800); the error names the
     option that fixes it. Timestamps plausible in no unit (relative times) pass."""
@@ -638,13 +731,18 @@ def _check_ts_unit(median_s: float, unit: str) -> None:
             )
 
 
-def _check_event_types(con: duckdb.DuckDBPyConnection, wanted: tuple[str, ...], found: int) -> None:
+#: The events' types and their counts, most frequent first, for :func:`check_event_types`
+#: (DuckDB and GoogleSQL alike).
+EVENT_TYPES_SQL = (
+    "SELECT event_type, COUNT(*) AS n FROM {events} GROUP BY event_type "
+    "ORDER BY n DESC, event_type NULLS LAST LIMIT 21"
+)
+
+
+def check_event_types(rows: list[tuple], wanted: tuple[str, ...], found: int) -> None:
     """``--event-types`` values that no event has: an error when none matches (nothing would
-    be trained), a warning otherwise; both list the types the events do have."""
-    rows = con.execute(
-        f"SELECT event_type, count(*) AS n FROM {_PREFIX}canon GROUP BY 1 "
-        "ORDER BY n DESC, event_type NULLS LAST LIMIT 21"
-    ).fetchall()
+    be trained), a warning otherwise; both list the types the events do have (``rows``: the
+    result of :data:`EVENT_TYPES_SQL`)."""
     have = {t for t, _ in rows}
     listing = ", ".join(f"{t if t is not None else 'NULL'} ({n:,})" for t, n in rows[:20])
     if len(rows) > 20:
@@ -733,3 +831,46 @@ def _raw_newest(tables: _Tables, raw: str, share: float) -> list[list[str]]:
         [first],
     ).to_arrow_table()
     return rows.column("views").to_pylist()
+
+
+def finished_corpus(
+    con: duckdb.DuckDBPyConnection,
+    finished: pa.Table,
+    report: SessionizeReport,
+    newest_share: float = 0.0,
+) -> tuple[Sessions, list[str]]:
+    """The corpus of sessions cut elsewhere (in BigQuery), built by the same SQL as local
+    sessions: vocabulary, categories, session order, and so the same arrays.
+
+    Args:
+        con: a DuckDB connection for the temporary tables.
+        finished: one row per finished session: ``session`` (its key, as step 6 names it),
+            ``start`` (its first view's time, NULL without timestamps) and ``views`` (a list
+            of ``item_id``, ``category_id`` structs in order).
+        report: the report so far; the result's counts are added.
+        newest_share: also return the keys of the newest share of the sessions (step 12).
+
+    Returns:
+        The sessions (``raw_newest`` empty), and the keys of the newest sessions, oldest first.
+    """
+    tables = _Tables(con)
+    view = f"{_PREFIX}finished"
+    con.register(view, finished)
+    try:
+        final = tables.create(
+            "SELECT session, start AS ts, v.item_id AS item_id, v.category_id AS category_id, "
+            f"seq FROM (SELECT session, start, unnest(views) AS v, "
+            f"generate_subscripts(views, 1) AS seq FROM {view})"
+        )
+        sessions = _build(tables, final, report)
+        if newest_share <= 0:
+            return sessions, []
+        n = sessions.corpus.n_sessions
+        rows = con.execute(
+            f"SELECT session FROM {tables.session_numbers} WHERE sno >= ? ORDER BY sno",
+            [n - newest_count(n, newest_share)],
+        ).fetchall()
+        return sessions, [key for (key,) in rows]
+    finally:
+        con.unregister(view)
+        tables.drop_all()

@@ -4,7 +4,9 @@ The query is GoogleSQL with query parameters (``@start``, ``@end``, ``@event_typ
 are never formatted into the SQL text. The table name is validated and backtick-quoted, and
 only columns named in the table's own schema are selected. Results are read as Arrow, through
 the BigQuery Storage Read API when a read client is available, and handed to DuckDB as they
-are, so sessionization runs the same SQL as for local files.
+are, so sessionization runs the same SQL as for local files. With ``sessionize_in="warehouse"``
+the events are not read: BigQuery cuts them into sessions itself, and only the finished
+sessions are read (:mod:`pipelines.sources.bigquery_sessionize`).
 
 The google client is created by the caller (the CLI, or a test with the emulator's client):
 this module opens no connection of its own.
@@ -40,6 +42,8 @@ _COLUMN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _NUMERIC_TS = {"INTEGER", "INT64", "FLOAT", "FLOAT64", "NUMERIC", "BIGNUMERIC"}
 _UNIT_SCALE = {"s": 1, "ms": 1_000, "us": 1_000_000}
+#: Where a BigQuery source's events are cut into sessions (``--sessionize-in``).
+SESSIONIZE_IN = ("local", "warehouse")
 
 
 def parse_table_id(table: str, default_project: str | None) -> tuple[str, str, str]:
@@ -111,16 +115,19 @@ def _explain(exc: Exception, what: str) -> SourceError:
 
 
 def query_arrow(
-    client, sql: str, params: list, what: str, *, bqstorage_client=None, use_storage_api=True
-):
+    client, sql: str, params: list, what: str, *, bqstorage_client=None, use_storage_api=True,
+    log_sql=True,
+):  # fmt: skip
     """Run a parameterised GoogleSQL query; ``(result as a pyarrow.Table, job statistics)``.
+    ``log_sql``: log the query's text (on one line) before it runs.
 
     Raises:
         SourceError: the API refused or failed the query (the message says what to do).
     """
     from google.cloud import bigquery
 
-    log.info("BigQuery: %s", " ".join(sql.split()))
+    if log_sql:
+        log.info("BigQuery: %s", " ".join(sql.split()))
     try:
         job = client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params))
         job.result()
@@ -162,6 +169,10 @@ class BigQuerySource:
             emulator's); ``None`` lets the library create one when ``use_storage_api``.
         use_storage_api: read results with the Storage Read API (fast, Arrow); ``False`` pages
             them through the REST API.
+        sessionize_in: ``local`` reads the events and sessionizes them with DuckDB on this
+            machine; ``warehouse`` sessionizes them inside BigQuery and reads only the finished
+            sessions (``relation`` then gives
+            :class:`~pipelines.sources.bigquery_sessionize.BigQueryEvents`).
     """
 
     client: Any
@@ -174,11 +185,18 @@ class BigQuerySource:
     ts_unit: str = "s"
     bqstorage_client: Any = None
     use_storage_api: bool = True
+    sessionize_in: str = "local"
     _stats: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if (self.table is None) == (self.sql is None):
             raise ConfigError("the BigQuery source needs exactly one of --table and --sql")
+        if self.sessionize_in not in SESSIONIZE_IN:
+            raise ConfigError(
+                f"unknown --sessionize-in {self.sessionize_in!r}: use local (DuckDB on this "
+                "machine reads every event) or warehouse (BigQuery cuts the sessions and only "
+                "finished sessions are read)"
+            )
         if self.table is not None:
             _check_table_id(self.table, self.client)
         if self.sql is not None and not self.sql.strip():
@@ -297,17 +315,51 @@ class BigQuerySource:
 
     # -- reading --------------------------------------------------------------------------
 
+    @property
+    def what(self) -> str:
+        """The source in a few words, for logs and errors."""
+        return f"BigQuery query on {self.table}" if self.table else "BigQuery SQL file query"
+
+    def result_types(self, sql: str, params: list[Any]) -> dict[str, str]:
+        """Column -> BigQuery type of the events query's result (``ARRAY<T>`` for a repeated
+        column), from a dry run: nothing is read or billed."""
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(
+            dry_run=True, use_query_cache=False, query_parameters=params
+        )
+        try:
+            schema = self.client.query(sql, job_config=config).schema or []
+        except Exception as exc:  # google.api_core errors: explained; others re-raised
+            if isinstance(exc, _bq_errors().GoogleAPIError):
+                raise _explain(exc, self.what) from exc
+            raise
+        return {
+            f.name: f"ARRAY<{f.field_type}>" if f.mode == "REPEATED" else f.field_type
+            for f in schema
+        }
+
+    def read_stats(self, stats: dict[str, Any]) -> None:
+        """Keep a query job's statistics for :meth:`describe`."""
+        self._stats = stats
+
     def read_arrow(self):
         """Run the query and return its result as a ``pyarrow.Table``."""
         sql, params = self.build_query()
-        what = f"BigQuery query on {self.table}" if self.table else "BigQuery SQL file query"
         arrow, self._stats = query_arrow(
-            self.client, sql, params, what,
+            self.client, sql, params, self.what,
             bqstorage_client=self.bqstorage_client, use_storage_api=self.use_storage_api,
         )  # fmt: skip
         return arrow
 
-    def relation(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
+    def relation(self, con: duckdb.DuckDBPyConnection):
+        """The events as a DuckDB relation; with ``sessionize_in="warehouse"``, the events left
+        in BigQuery (:class:`~pipelines.sources.bigquery_sessionize.BigQueryEvents`), which
+        :func:`pipelines.sessionize.sessionize` has BigQuery cut into sessions."""
+        if self.sessionize_in == "warehouse":
+            from pipelines.sources.bigquery_sessionize import BigQueryEvents
+
+            return BigQueryEvents(self)
         return con.from_arrow(self.read_arrow())
 
     def describe(self) -> dict[str, Any]:
@@ -319,6 +371,8 @@ class BigQuerySource:
             out["sql_sha256"] = hashlib.sha256(self.sql.encode()).hexdigest()
         if self.event_types:
             out["event_types"] = list(self.event_types)
+        if self.sessionize_in != "local":
+            out["sessionize_in"] = self.sessionize_in
         out.update({k: v for k, v in self._stats.items() if v is not None})
         return out
 

@@ -347,6 +347,26 @@ def test_parsing_bigquery_options_checks_them_and_opens_no_client(tmp_path, caps
     assert not (tmp_path / "never").exists()
 
 
+def test_sessionize_in_warehouse_is_for_bigquery_and_checked_before_any_work(tmp_path, capsys):
+    out = tmp_path / "artifacts"
+    f = _events_file(tmp_path / "e.parquet", session_id=["s", "s"], item_id=[1, 2], ts=[1, 2])
+    base = ["train", "--path", str(f), "--out", str(out)]
+    _fails([*base, "--sessionize-in", "warehouse"], capsys, 2,
+           "--sessionize-in warehouse cuts the sessions inside BigQuery: it needs --source "
+           "bigquery (--table or --sql); parquet events are read and cut on this machine")  # fmt: skip
+    _fails(["test-pairs", "--path", str(f), "--out", str(tmp_path / "p.parquet"),
+            "--sessionize-in", "warehouse"], capsys, 2, "it needs --source bigquery")  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--sessionize-in", "bigquery"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--sessionize-in: invalid choice: 'bigquery'" in err and "'warehouse'" in err
+    assert not out.exists()
+    for extra, where in (([], "local"), (["--sessionize-in", "warehouse"], "warehouse")):
+        args = build_parser().parse_args(["train", "--table", "shop.events", *extra])
+        assert train_job_from_args(args).source.sessionize_in == where
+
+
 def test_table_or_sql_without_source_means_bigquery():
     for extra in (["--table", "p.d.t"], ["--sql", "events.sql"]):
         assert source_kind(build_parser().parse_args(["train", *extra])) == "bigquery"

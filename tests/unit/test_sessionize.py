@@ -270,6 +270,16 @@ def test_event_type_filter_and_time_window():
     assert result.report.dropped("window") == 1
 
 
+def test_events_without_a_type_are_counted_by_the_event_type_filter():
+    # a NULL type is not a type asked for: dropped, and counted (not lost from the report)
+    rows = [("s", "a", "view", 1.0), ("s", "b", None, 2.0), ("s", "c", "view", 3.0)]
+    result = run(events(rows, "session_id item_id event_type ts"), event_types=("view",))
+    assert as_ids(result) == [["a", "c"]]
+    report = result.report
+    assert report.dropped("event_type") == 1
+    assert report.input_events - report.events_dropped == report.events == 2
+
+
 def test_event_type_filter_needs_the_column():
     rows = [("s", "a", 1.0), ("s", "b", 2.0)]
     with pytest.raises(ConfigError, match="--event-type-col"):
