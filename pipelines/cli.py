@@ -30,7 +30,7 @@ from engine.errors import (
 )
 from engine.index import HnswParams
 from engine.model import ModelParams
-from engine.prod2vec.config import Prod2VecConfig
+from engine.prod2vec.config import MAX_TRAINING_TOKENS, MIN_EPOCHS, Prod2VecConfig
 from engine.ranking import MAX_FRESHNESS_BOOST, RankerParams
 from pipelines.duckdb_limits import DuckDBLimits, connect
 from pipelines.publish_guard import SIGNIFICANCE, PublishGuards
@@ -332,7 +332,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", type=_positive_int, default=_DEFAULTS.window, help="context window"
     )
     model.add_argument(
-        "--epochs", type=_positive_int, default=_DEFAULTS.epochs, help="passes over the data"
+        "--epochs",
+        type=_positive_int,
+        help=f"passes over the data (default {_DEFAULTS.epochs}, fewer for a corpus larger "
+        "than --max-training-tokens allows; given, exactly that many)",
+    )
+    model.add_argument(
+        "--max-training-tokens",
+        type=int,
+        default=MAX_TRAINING_TOKENS,
+        metavar="N",
+        help="most tokens (epochs x tokens per epoch) prod2vec trains on with the default "
+        f"epochs: a larger corpus gets fewer epochs, never under {MIN_EPOCHS} (0: no limit)",
     )
     model.add_argument("--alpha", type=float, default=_DEFAULTS.alpha, help="initial learning rate")
     model.add_argument(
@@ -682,7 +693,7 @@ def train_job_from_args(args: argparse.Namespace):
     model = Prod2VecConfig(
         dim=args.dim,
         window=args.window,
-        epochs=args.epochs,
+        epochs=args.epochs or _DEFAULTS.epochs,
         alpha=args.alpha,
         min_alpha=args.min_alpha,
         negatives=args.negatives,
@@ -788,6 +799,7 @@ def train_job_from_args(args: argparse.Namespace):
         publish=not args.no_publish,
         force=args.force,
         duckdb=duckdb_limits,
+        max_training_tokens=None if args.epochs else (args.max_training_tokens or None),
     )
 
 

@@ -36,6 +36,7 @@ from engine.catalog import ProductMetadata
 from engine.errors import BundleError, ConfigError, DataError, PublishRefusedError
 from engine.model import ModelParams, RecommenderModel
 from engine.prod2vec import Prod2VecConfig, make_trainer
+from engine.prod2vec.config import MIN_EPOCHS
 from engine.projection import Projection, map_payload, write_projection
 from engine.recommender import SessionRecommender, check_k
 from pipelines.bundle_report import write_report
@@ -91,6 +92,9 @@ class TrainJob:
         publish: move ``latest`` (when the guards pass); False only writes the version.
         force: move ``latest`` even when a guard fails.
         duckdb: the sessionizing DuckDB's memory limit and spill directory.
+        max_training_tokens: most tokens prod2vec trains on (epochs x tokens per epoch);
+            fewer epochs for a corpus that large, never under 3 (``None``: the configured
+            epochs whatever the size).
     """
 
     source: EventSource
@@ -113,6 +117,7 @@ class TrainJob:
     publish: bool = True
     force: bool = False
     duckdb: DuckDBLimits = field(default_factory=DuckDBLimits)
+    max_training_tokens: int | None = None
 
     def __post_init__(self) -> None:
         check_job_options(self.k, self.validation_share, self.learn_ranker)
@@ -183,9 +188,23 @@ def read_training_data(job: TrainJob, stages: Stages | None = None) -> TrainingD
     return TrainingData(corpus, items, catalogue, report, meta_report, sessions.raw_newest)
 
 
-def prod2vec_config(job_config: Prod2VecConfig, corpus, notes: list[str]) -> Prod2VecConfig:
-    """The trainer's settings for this corpus: without categories, all negatives global."""
+def prod2vec_config(
+    job_config: Prod2VecConfig, corpus, notes: list[str], max_tokens: int | None = None
+) -> Prod2VecConfig:
+    """The trainer's settings for this corpus: without categories, all negatives global; with
+    ``max_tokens``, fewer epochs (never under :data:`MIN_EPOCHS`) where the configured ones
+    would train on more tokens than that."""
     c = job_config
+    if max_tokens and c.epochs * corpus.n_tokens > max_tokens:
+        epochs = max(MIN_EPOCHS, min(c.epochs, max_tokens // max(corpus.n_tokens, 1)))
+        if epochs < c.epochs:
+            c = replace(c, epochs=epochs)
+            notes.append(
+                f"{epochs} prod2vec epochs instead of {job_config.epochs}: {corpus.n_tokens:,} "
+                f"tokens per epoch, at most {max_tokens:,} in all (--max-training-tokens; "
+                "each item is seen more often per epoch in a corpus this size)"
+            )
+            log.info("note: %s", notes[-1])
     if not corpus.has_categories and c.category_negatives:
         # Same amount of work per pair, all of it global: what the category-aware sampler
         # would fall back to for every item anyway, said explicitly.
@@ -207,7 +226,7 @@ def train(job: TrainJob) -> TrainResult:
     data = read_training_data(job, stages)
     corpus = data.corpus
     notes: list[str] = []
-    c = prod2vec_config(job.model, corpus, notes)
+    c = prod2vec_config(job.model, corpus, notes, job.max_training_tokens)
     log.info(
         "training prod2vec (%s): dim %d, window %d, %d epochs, %d global + %d same-category "
         "negatives, on %d sessions / %d tokens / %d items",

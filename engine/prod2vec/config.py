@@ -10,6 +10,14 @@ from engine.errors import ConfigError
 Backend = Literal["numba", "gensim"]
 
 
+MAX_TRAINING_TOKENS = 150_000_000
+"""The batch job's default budget of prod2vec tokens (epochs x tokens per epoch): 10 epochs up
+to 15M tokens per epoch (about 3M sessions), fewer beyond; see the README's Scale section."""
+
+MIN_EPOCHS = 3
+"""Fewest epochs that budget may leave."""
+
+
 @dataclass(frozen=True)
 class Prod2VecConfig:
     """Skip-gram with negative sampling over sessions.

@@ -223,3 +223,31 @@ def test_prod2vec_trains_once_and_continues_on_the_newest_sessions(planted_shop,
         scores = vout[c1] @ vin[ids[f"c0_i{j}"]]
         ranks.append(int((scores > scores[list(c1).index(ids[f"c1_i{j}"])]).sum()))
     assert np.median(ranks) < 15, ranks  # a random ranking would put them near 75
+
+
+def test_a_large_corpus_gets_fewer_epochs_within_the_token_budget():
+    from pipelines.train import prod2vec_config
+
+    corpus = SessionCorpus.from_sequences([["a", "b", "c", "d"]] * 100)  # 400 tokens
+    config = Prod2VecConfig(epochs=10, negatives=10, category_negatives=0)
+    notes: list[str] = []
+    assert prod2vec_config(config, corpus, notes, max_tokens=4000).epochs == 10
+    assert prod2vec_config(config, corpus, notes, None).epochs == 10 and not notes
+    assert prod2vec_config(config, corpus, notes, max_tokens=2000).epochs == 5
+    assert "5 prod2vec epochs instead of 10" in notes[-1]
+    assert prod2vec_config(config, corpus, notes, max_tokens=10).epochs == 3  # the floor
+
+
+def test_the_cli_caps_default_epochs_only(tmp_path):
+    from engine.prod2vec.config import MAX_TRAINING_TOKENS
+    from pipelines.cli import build_parser, train_job_from_args
+
+    f = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"session_id": ["s", "s"], "item_id": ["a", "b"], "ts": [1, 2]}), f)
+    base = ["train", "--path", str(f), "--out", str(tmp_path / "a")]
+    job = train_job_from_args(build_parser().parse_args(base))
+    assert job.model.epochs == 10 and job.max_training_tokens == MAX_TRAINING_TOKENS
+    job = train_job_from_args(build_parser().parse_args([*base, "--epochs", "12"]))
+    assert job.model.epochs == 12 and job.max_training_tokens is None
+    job = train_job_from_args(build_parser().parse_args([*base, "--max-training-tokens", "0"]))
+    assert job.max_training_tokens is None
