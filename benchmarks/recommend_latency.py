@@ -42,6 +42,7 @@ single_thread()
 
 import numpy as np  # noqa: E402
 from _bundles import bundle_or_build  # noqa: E402
+from support.memory import ProcessMemory  # noqa: E402
 
 from engine.bundle import Bundle, resolve_bundle_dir  # noqa: E402
 from engine.model import RecommenderModel  # noqa: E402
@@ -83,34 +84,6 @@ def naive(model: RecommenderModel, session: list[str], k: int) -> np.ndarray:
 
 
 # -- the API process's memory ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProcessMemory:
-    rss: int
-    anonymous: int
-    file_backed: int
-    peak: int
-    mapped: dict[str, int]  # bundle file -> resident bytes of its mapping
-
-    @classmethod
-    def of(cls, pid: int, bundle_dir: Path | None) -> ProcessMemory:
-        status = {}
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if value.strip().endswith("kB"):
-                status[key] = int(value.split()[0]) * 1024
-        mapped: dict[str, int] = {}
-        current = None
-        for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
-            fields = line.split()
-            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
-                path = Path(fields[5]) if len(fields) > 5 else None
-                inside = bundle_dir is not None and path is not None and path.parent == bundle_dir
-                current = path.name if inside else None
-            elif current is not None and fields[0] == "Rss:":
-                mapped[current] = mapped.get(current, 0) + int(fields[1]) * 1024
-        return cls(status["VmRSS"], status["RssAnon"], status["RssFile"], status["VmHWM"], mapped)
 
 
 @dataclass(frozen=True)
