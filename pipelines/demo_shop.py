@@ -117,6 +117,9 @@ class DemoShopConfig:
             raise ConfigError("the demo shop needs at least 200 products")
         if min(self.n_users, self.n_sessions, self.days) < 1 or self.n_test_sessions < 0:
             raise ConfigError("users, sessions and days must be >= 1")
+        if max(self.n_products, self.n_users) > np.iinfo(np.int32).max:
+            # the generator keeps products and users as 32-bit numbers (compact columns)
+            raise ConfigError("the demo shop has at most 2,147,483,647 products and users")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from engine.errors import ConfigError
 from pipelines import demo_shop
 from pipelines.demo_shop import (
     _CATALOGUE,
@@ -198,3 +199,8 @@ def test_a_shop_without_test_sessions_has_no_test_pairs():
     shop = generate(DemoShopConfig(n_products=800, n_users=50, n_sessions=100, n_test_sessions=0))
     assert shop.test_pairs.num_rows == 0
     assert shop.events.num_rows > 100
+
+
+def test_sizes_beyond_the_compact_columns_are_refused_with_the_limit():
+    with pytest.raises(ConfigError, match="at most 2,147,483,647 products and users"):
+        DemoShopConfig(n_users=2**31)
