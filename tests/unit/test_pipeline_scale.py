@@ -4,6 +4,7 @@ at a tiny size (the same code as the 10M-session ladder, in seconds)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -94,3 +95,33 @@ def test_a_tiny_ladder_runs_the_pipeline_and_ends_with_the_summary_line(tmp_path
     assert "k 700->1k" in done.stdout
     assert re.search(r"^train wall s +\d+ +\d+ +-?\d+\.\d\d$", done.stdout, re.M)
     assert (tmp_path / "runs" / "train-1k.log").read_text().count("stage ") >= len(kept)
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux /proc")
+def test_the_peak_survives_the_pipelines_reset_of_the_high_water_mark(tmp_path):
+    # pipelines/stages.py resets the kernel's high-water mark at each stage; wait4 (and
+    # /usr/bin/time) read that counter, so alone they miss a peak before the last reset.
+    child = (
+        "import time, numpy as np\n"
+        "block = np.ones(300_000_000 // 8)\n"
+        "time.sleep(1.0)\n"
+        "del block\n"
+        "open('/proc/self/clear_refs', 'w').write('5')\n"
+        "time.sleep(0.5)\n"
+    )
+    # Measured from a small parent: a child's wait4 figure also counts the high-water mark of
+    # the process it was forked from (pytest's, here), up to its exec.
+    parent = (
+        "import sys\n"
+        "from benchmarks import pipeline_scale as bench\n"
+        f"m = bench.run_measured([sys.executable, '-c', {child!r}], "
+        f"bench.Path({str(tmp_path / 'log')!r}), 't')\n"
+        "print(m.wait4_bytes, m.peak_bytes)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", parent], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    wait4_bytes, peak_bytes = map(int, done.stdout.split()[-2:])
+    assert wait4_bytes < 250e6  # the counter after the reset (or the small parent's)
+    assert peak_bytes >= 300e6  # the block, sampled while it was held
