@@ -26,6 +26,7 @@ import bisect
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from engine.errors import ConfigError
+from engine.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,9 @@ class DemoShopConfig:
             raise ConfigError("the demo shop needs at least 200 products")
         if min(self.n_users, self.n_sessions, self.days) < 1 or self.n_test_sessions < 0:
             raise ConfigError("users, sessions and days must be >= 1")
+        if max(self.n_products, self.n_users) > np.iinfo(np.int32).max:
+            # the generator keeps products and users as 32-bit numbers (compact columns)
+            raise ConfigError("the demo shop has at most 2,147,483,647 products and users")
 
 
 @dataclass(frozen=True)
@@ -243,57 +248,164 @@ class _Browser:
         return int(self.rng.integers(self.n))  # noise click
 
 
-def _sessions(rng, browser, n_sessions, n_users, t0, span_s, user_offset=0):
-    """Generate ``n_sessions`` sessions as event columns (no session id)."""
+#: Events per chunk: the generator turns its Python lists into compact arrays this often, and
+#: writes the events file one Parquet row group of this many rows at a time (pyarrow's default
+#: row group size, so the file is the one ``pq.write_table`` of the whole table would write).
+CHUNK_ROWS = 1 << 20
+#: Event types, by the small code the generator keeps per event.
+_EVENT_TYPES = ("view", "cart", "purchase")
+_VIEW, _CART, _PURCHASE = range(len(_EVENT_TYPES))
+_EVENTS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.int64()),
+        ("item_id", pa.int64()),
+        ("category_id", pa.string()),
+        ("event_type", pa.string()),
+        ("ts", pa.timestamp("ms", tz="UTC")),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class _Events:
+    """Generated events as compact columns (17 bytes an event), in generation order."""
+
+    user: np.ndarray  # int32: the user's index
+    item: np.ndarray  # int32: the product's row
+    kind: np.ndarray  # uint8: index into _EVENT_TYPES
+    ts: np.ndarray  # float64: seconds since the epoch
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+class _EventColumns:
+    """Appends events to Python lists (the fast thing per event) and moves them into compact
+    numpy chunks every :data:`CHUNK_ROWS` events, so a 60M-event shop never holds more than
+    one chunk as Python objects (those take about 150 bytes an event)."""
+
+    _DTYPES = {"user": np.int32, "item": np.int32, "kind": np.uint8, "ts": np.float64}
+
+    def __init__(self, t0: float, absent: np.ndarray) -> None:
+        self.t0, self.absent = t0, absent
+        self.user: list[int] = []
+        self.item: list[int] = []
+        self.kind: list[int] = []
+        self.ts: list[float] = []
+        self.parts: dict[str, list[np.ndarray]] = {name: [] for name in self._DTYPES}
+
+    def emit(self, user: int, item: int, kind: int, t: float) -> None:
+        self.user.append(user)
+        self.item.append(item)
+        self.kind.append(kind)
+        self.ts.append(t)
+
+    def flush(self) -> None:
+        if not self.ts:
+            return
+        item = np.asarray(self.item, dtype=np.int32)
+        # Noise clicks may have hit a new arrival: those views did not happen (not yet listed).
+        keep = ~self.absent[item]
+        self.parts["user"].append(np.asarray(self.user, dtype=np.int32)[keep])
+        self.parts["item"].append(item[keep])
+        self.parts["kind"].append(np.asarray(self.kind, dtype=np.uint8)[keep])
+        self.parts["ts"].append((self.t0 + np.asarray(self.ts, dtype=np.float64))[keep])
+        self.user, self.item, self.kind, self.ts = [], [], [], []
+
+    def done(self) -> _Events:
+        self.flush()
+        columns = {}
+        for name, dtype in self._DTYPES.items():  # one column at a time: bounded overhead
+            parts = self.parts.pop(name)
+            columns[name] = np.concatenate(parts) if parts else np.empty(0, dtype)
+            parts.clear()
+        return _Events(**columns)
+
+
+def _sessions(rng, browser, n_sessions, n_users, t0, span_s, absent, label="sessions"):
+    """Generate ``n_sessions`` sessions as events (no session id), leaving out views of the
+    ``absent`` products."""
     activity = rng.lognormal(0.0, 1.0, n_users)
     users = rng.choice(n_users, size=n_sessions, p=activity / activity.sum())
-    cols: dict[str, list] = {"user_id": [], "item_id": [], "event_type": [], "ts": []}
-
-    def emit(user: int, item: int, event_type: str, t: float) -> None:
-        cols["user_id"].append(user_offset + user)
-        cols["item_id"].append(item)
-        cols["event_type"].append(event_type)
-        cols["ts"].append(t)
-
-    sessions_of: dict[int, int] = {}
-    for u in users:
-        sessions_of[int(u)] = sessions_of.get(int(u), 0) + 1
-    for u in sorted(sessions_of):
-        k = sessions_of[u]
-        # session starts: sorted uniform times, pushed apart so visits are > 30 min apart
-        starts = np.sort(rng.random(k)) * span_s * 0.9
-        t_prev_end = -1e18
-        for s in range(k):
-            start = max(starts[s], t_prev_end + 1800 + rng.exponential(4 * 3600))
-            length = int(min(40, 1 + rng.geometric(0.2)))
-            session = [browser.first()]
-            while len(session) < length:
-                session.append(browser.next(session))
-            n = len(session)
-            extra, dup, misclick = rng.random(n), rng.random(n), rng.random(n)
-            waits = rng.exponential(1.0, (n, 2))
-            dwell = np.minimum(rng.lognormal(np.log(25), 0.8, n), 600.0)
-            dwell[misclick < 0.05] = 0.4  # sub-second misclicks
-            t = start
-            for j, item in enumerate(session):
-                emit(u, item, "view", t)
-                if extra[j] < 0.04:  # into the cart, sometimes bought
-                    emit(u, item, "cart", t + 5 + 10 * waits[j, 0])
-                    if extra[j] < 0.01:
-                        emit(u, item, "purchase", t + 30 + 30 * waits[j, 1])
-                if dup[j] < 0.005:  # exported twice
-                    emit(u, item, "view", t)
-                t += dwell[j]
-            t_prev_end = t
-    for key in cols:
-        cols[key] = np.asarray(cols[key])
-    cols["ts"] = t0 + cols["ts"]
-    return cols
+    sessions_of = np.bincount(users, minlength=n_users)
+    active = np.flatnonzero(sessions_of)  # each user's sessions, users in increasing order
+    out = _EventColumns(t0, absent)
+    emit = out.emit
+    bar = progress(total=n_sessions, desc=f"demo shop, {label}", unit="session")
+    for lo in range(0, len(active), 1 << 16):
+        block = active[lo : lo + (1 << 16)]
+        for u, k in zip(block.tolist(), sessions_of[block].tolist(), strict=True):
+            # session starts: sorted uniform times, pushed apart so visits are > 30 min apart
+            starts = np.sort(rng.random(k)) * span_s * 0.9
+            t_prev_end = -1e18
+            for s in range(k):
+                start = max(starts[s], t_prev_end + 1800 + rng.exponential(4 * 3600))
+                length = int(min(40, 1 + rng.geometric(0.2)))
+                session = [browser.first()]
+                while len(session) < length:
+                    session.append(browser.next(session))
+                n = len(session)
+                extra, dup, misclick = rng.random(n), rng.random(n), rng.random(n)
+                waits = rng.exponential(1.0, (n, 2))
+                dwell = np.minimum(rng.lognormal(np.log(25), 0.8, n), 600.0)
+                dwell[misclick < 0.05] = 0.4  # sub-second misclicks
+                t = start
+                for j, item in enumerate(session):
+                    emit(u, item, _VIEW, t)
+                    if extra[j] < 0.04:  # into the cart, sometimes bought
+                        emit(u, item, _CART, t + 5 + 10 * waits[j, 0])
+                        if extra[j] < 0.01:
+                            emit(u, item, _PURCHASE, t + 30 + 30 * waits[j, 1])
+                    if dup[j] < 0.005:  # exported twice
+                        emit(u, item, _VIEW, t)
+                    t += dwell[j]
+                t_prev_end = t
+            if len(out.ts) >= CHUNK_ROWS:
+                out.flush()
+        bar.update(int(sessions_of[block].sum()))
+    bar.close()
+    return out.done()
 
 
-def generate(config: DemoShopConfig | None = None) -> DemoShop:
-    """Generate the demo shop in memory."""
-    cfg = config or DemoShopConfig()
+@dataclass(frozen=True)
+class _Plan:
+    """Everything of a shop but the events table, which :meth:`event_chunks` makes (in
+    chunks: the table of a 60M-event shop would not fit in memory)."""
+
+    products: pa.Table
+    test_pairs: pa.Table
+    neighbourhood: np.ndarray
+    department: dict[str, str]
+    config: DemoShopConfig
+    train: _Events
+    order: np.ndarray  # the events' rows in the order they are written (like an export)
+    item_ids: np.ndarray  # product row -> item id
+    category_codes: np.ndarray  # product row -> index into category_names
+    category_names: pa.Array
+
+    @property
+    def n_events(self) -> int:
+        return len(self.order)
+
+    def event_chunks(self) -> Iterator[pa.Table]:
+        """The events table, :data:`CHUNK_ROWS` rows at a time, in the order of the file."""
+        kinds = pa.array(_EVENT_TYPES, pa.string())
+        rows = CHUNK_ROWS
+        for lo in range(0, max(self.n_events, 1), rows):
+            at = self.order[lo : lo + rows]
+            item = self.train.item[at]
+            ts_ms = np.round(self.train.ts[at] * 1000).astype(np.int64)
+            columns = [
+                pa.array(self.train.user[at].astype(np.int64) + 1),
+                pa.array(self.item_ids[item]),
+                self.category_names.take(self.category_codes[item]),
+                kinds.take(self.train.kind[at]),
+                pa.array(ts_ms, _EVENTS_SCHEMA.field("ts").type),
+            ]
+            yield pa.Table.from_arrays(columns, schema=_EVENTS_SCHEMA)
+
+
+def _plan(cfg: DemoShopConfig) -> _Plan:
     rng = np.random.default_rng(cfg.seed)
     rows, hood, department = _catalogue(rng, cfg)
     n = len(rows["item_id"])
@@ -306,14 +418,12 @@ def generate(config: DemoShopConfig | None = None) -> DemoShop:
     browser = _Browser(rng, categories, hood, department, weight)
     t0 = datetime.fromisoformat(cfg.start).replace(tzinfo=UTC).timestamp()
     span = cfg.days * 86400.0
-    train = _sessions(rng, browser, cfg.n_sessions, cfg.n_users, t0, span)
-    test = _sessions(rng, browser, cfg.n_test_sessions, cfg.n_users, t0 + span, 2 * 86400.0)
+    train = _sessions(rng, browser, cfg.n_sessions, cfg.n_users, t0, span, new_arrivals)
+    test = _sessions(
+        rng, browser, cfg.n_test_sessions, cfg.n_users, t0 + span, 2 * 86400.0, new_arrivals,
+        label="test sessions",
+    )  # fmt: skip
     item_ids = np.asarray(rows["item_id"], dtype=np.int64)
-    # Noise clicks may have hit a new arrival: those views did not happen (not yet listed).
-    for cols in (train, test):
-        keep = ~new_arrivals[cols["item_id"]]
-        for key in cols:
-            cols[key] = cols[key][keep]
     products = pa.table(
         {
             "item_id": pa.array(item_ids),
@@ -324,32 +434,41 @@ def generate(config: DemoShopConfig | None = None) -> DemoShop:
             "available": pa.array(rows["available"], pa.bool_()),
         }
     )
+    names = sorted(set(rows["category_id"]))
     # Rows in no particular order, like an export (sessionize must sort); seeded all the same.
-    order = rng.permutation(len(train["ts"]))
-    ts_ms = np.round(train["ts"][order] * 1000).astype("int64")
-    events = pa.table(
-        {
-            "user_id": pa.array(train["user_id"][order] + 1, pa.int64()),
-            "item_id": pa.array(item_ids[train["item_id"][order]]),
-            "category_id": pa.array(categories[train["item_id"][order]].tolist(), pa.string()),
-            "event_type": pa.array(train["event_type"][order].tolist(), pa.string()),
-            "ts": pa.array(ts_ms, pa.timestamp("ms", tz="UTC")),
-        }
-    )
-    return DemoShop(
+    order = rng.permutation(len(train))
+    return _Plan(
         products=products,
-        events=events,
         test_pairs=_test_pairs(test, item_ids),
         neighbourhood=hood,
         department=department,
         config=cfg,
+        train=train,
+        order=order,
+        item_ids=item_ids,
+        category_codes=np.searchsorted(np.asarray(names, dtype=object), categories),
+        category_names=pa.array(names, pa.string()),
     )
 
 
-def _test_pairs(test: dict[str, np.ndarray], item_ids: np.ndarray) -> pa.Table:
+def generate(config: DemoShopConfig | None = None) -> DemoShop:
+    """Generate the demo shop in memory (a small one: :func:`write_demo_shop` writes a shop of
+    any size with bounded memory)."""
+    plan = _plan(config or DemoShopConfig())
+    return DemoShop(
+        products=plan.products,
+        events=pa.concat_tables(plan.event_chunks()),
+        test_pairs=plan.test_pairs,
+        neighbourhood=plan.neighbourhood,
+        department=plan.department,
+        config=plan.config,
+    )
+
+
+def _test_pairs(test: _Events, item_ids: np.ndarray) -> pa.Table:
     """Every (prefix -> next item) pair of the test sessions' views, repeats collapsed."""
-    views = test["event_type"] == "view"
-    users, items, ts = test["user_id"][views], test["item_id"][views], test["ts"][views]
+    views = test.kind == _VIEW
+    users, items, ts = test.user[views], test.item[views], test.ts[views]
     order = np.lexsort((ts, users))
     users, items, ts = users[order], items[order], ts[order]
     prefixes: list[list[int]] = []
@@ -372,40 +491,59 @@ def _test_pairs(test: dict[str, np.ndarray], item_ids: np.ndarray) -> pa.Table:
     )
 
 
-def write_demo_shop(out_dir: str | os.PathLike = DEFAULT_DIR, config: DemoShopConfig | None = None):
+@dataclass(frozen=True)
+class WrittenDemoShop:
+    """What :func:`write_demo_shop` wrote: the products and test pairs, and the events file's
+    Parquet metadata (``events.num_rows``; the events themselves are not kept in memory)."""
+
+    products: pa.Table
+    events: pq.FileMetaData
+    test_pairs: pa.Table
+    config: DemoShopConfig
+
+
+def write_demo_shop(
+    out_dir: str | os.PathLike = DEFAULT_DIR, config: DemoShopConfig | None = None
+) -> WrittenDemoShop:
     """Generate the shop and write events/products/test pairs as Parquet into ``out_dir``.
+
+    The events are written one row group at a time, so memory stays bounded by the compact
+    columns (about 25 bytes an event: 1.5 GB for 60M events) whatever the shop's size; the
+    files are the same, byte for byte, as writing each table at once.
 
     Files are written under temporary names and renamed, so an interrupted run never leaves
     a partial ``events.parquet`` that a later ``train`` would take as complete.
     """
-    shop = generate(config)
+    plan = _plan(config or DemoShopConfig())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    info = {
-        "config": asdict(shop.config),
-        "products": shop.products.num_rows,
-        "events": shop.events.num_rows,
-        "test_pairs": shop.test_pairs.num_rows,
-        "columns": "user_id, item_id, category_id, event_type, ts (no session id)",
-    }
-    tables = {
-        PRODUCTS_FILE: shop.products,
-        TEST_PAIRS_FILE: shop.test_pairs,
-        EVENTS_FILE: shop.events,  # last: its presence means the shop is complete
-    }
-    for name, table in tables.items():
+    for name, table in ((PRODUCTS_FILE, plan.products), (TEST_PAIRS_FILE, plan.test_pairs)):
         tmp = out / f".{name}.tmp"
         pq.write_table(table, tmp)
         os.replace(tmp, out / name)
+    tmp = out / f".{EVENTS_FILE}.tmp"  # last: its presence means the shop is complete
+    bar = progress(total=plan.n_events, desc="demo shop, writing events", unit="event")
+    with pq.ParquetWriter(tmp, _EVENTS_SCHEMA) as writer:
+        for chunk in plan.event_chunks():
+            writer.write_table(chunk, row_group_size=CHUNK_ROWS)
+            bar.update(chunk.num_rows)
+    bar.close()
+    os.replace(tmp, out / EVENTS_FILE)
+    info = {
+        "config": asdict(plan.config),
+        "products": plan.products.num_rows,
+        "events": plan.n_events,
+        "test_pairs": plan.test_pairs.num_rows,
+        "columns": "user_id, item_id, category_id, event_type, ts (no session id)",
+    }
     (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     log.info(
         "demo shop: %d products, %d events, %d test pairs -> %s",
-        shop.products.num_rows,
-        shop.events.num_rows,
-        shop.test_pairs.num_rows,
-        out,
+        plan.products.num_rows, plan.n_events, plan.test_pairs.num_rows, out,
+    )  # fmt: skip
+    return WrittenDemoShop(
+        plan.products, pq.read_metadata(out / EVENTS_FILE), plan.test_pairs, plan.config
     )
-    return shop
 
 
 def demo_shop_exists(out_dir: str | os.PathLike = DEFAULT_DIR) -> bool:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import tracemalloc
+
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from engine.errors import ConfigError
+from pipelines import demo_shop
 from pipelines.demo_shop import (
     _CATALOGUE,
     DemoShopConfig,
@@ -133,3 +139,68 @@ def test_write_demo_shop_round_trip(tmp_path, shop):
     assert pq.read_table(tmp_path / "events.parquet").equals(shop.events)
     assert pq.read_table(tmp_path / "products.parquet").equals(shop.products)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _fingerprint(table: pa.Table) -> str:
+    """A digest of a table's values (not of its Parquet bytes, which carry pyarrow's version)."""
+    digest = hashlib.sha256()
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.int64())
+        digest.update("\x1f".join(map(str, column.to_pylist())).encode())
+    return digest.hexdigest()[:16]
+
+
+def test_the_seeded_shop_is_the_one_it_always_was(shop):
+    # Pinned: the README's demo figures and the tests that train on the demo shop depend on
+    # this exact stream of draws. Generating in chunks (for 10M-session shops) must not change
+    # it; these digests are those of the generator before it wrote in chunks. A deliberate
+    # change of what the shop plants updates them (and the README's demo figures).
+    assert shop.events.num_rows == 9871
+    assert _fingerprint(shop.events) == "957b493a6ce0af82"
+    assert _fingerprint(shop.products) == "84d84b6982779c22"
+    assert _fingerprint(shop.test_pairs) == "f472775d0fd126a0"
+
+
+def test_written_in_chunks_the_events_are_the_same_rows(tmp_path, shop, monkeypatch):
+    monkeypatch.setattr(demo_shop, "CHUNK_ROWS", 1000)
+    written = write_demo_shop(tmp_path, SMALL)
+    meta = pq.read_metadata(tmp_path / "events.parquet")
+    assert written.events.num_rows == meta.num_rows == shop.events.num_rows
+    assert meta.num_row_groups == -(-shop.events.num_rows // 1000)  # one row group per chunk
+    assert pq.read_table(tmp_path / "events.parquet").equals(shop.events)
+    assert written.products.equals(shop.products)
+    assert written.test_pairs.equals(shop.test_pairs)
+
+
+def test_memory_is_bounded_by_the_chunk_not_by_the_shop(tmp_path, monkeypatch):
+    # The events as Python objects cost ~100 bytes each; in chunks only one chunk is ever held
+    # that way, the rest as compact columns (~25 bytes an event).
+    config = DemoShopConfig(n_products=800, n_users=2000, n_sessions=8000, n_test_sessions=0)
+
+    def peak_bytes(chunk_rows: int) -> int:
+        monkeypatch.setattr(demo_shop, "CHUNK_ROWS", chunk_rows)
+        tracemalloc.start()
+        try:
+            write_demo_shop(tmp_path / str(chunk_rows), config)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    whole, chunked = peak_bytes(1 << 30), peak_bytes(2048)
+    assert chunked < 0.5 * whole, (chunked, whole)
+    whole_table = pq.read_table(tmp_path / str(1 << 30) / "events.parquet")
+    assert whole_table.num_rows > 40_000  # many chunks of 2,048
+    assert pq.read_table(tmp_path / "2048" / "events.parquet").equals(whole_table)
+
+
+def test_a_shop_without_test_sessions_has_no_test_pairs():
+    shop = generate(DemoShopConfig(n_products=800, n_users=50, n_sessions=100, n_test_sessions=0))
+    assert shop.test_pairs.num_rows == 0
+    assert shop.events.num_rows > 100
+
+
+def test_sizes_beyond_the_compact_columns_are_refused_with_the_limit():
+    with pytest.raises(ConfigError, match="at most 2,147,483,647 products and users"):
+        DemoShopConfig(n_users=2**31)
