@@ -103,7 +103,10 @@ def _declared_shape(arrays: BundleArrays, spec: dict, n_table: int) -> dict[str,
         arrays.fail(MODEL_FILE + ".json", f"has no valid shape {keys} (got {shape!r})")
     if shape["items"] != n_table:
         arrays.fail("items.parquet", f"has {n_table} rows, expected {shape['items']} items")
-    counts = bundle.manifest.get("counts") or {}
+    counts = dict(bundle.manifest.get("counts") or {})
+    if "indexed_sessions" in counts:
+        # the session neighbourhood keeps the newest max_sessions of the training sessions
+        counts["sessions"] = counts.pop("indexed_sessions")
     for key in ("items", "sessions", "dim"):
         if key in counts and counts[key] != shape[key]:
             arrays.fail("manifest.json", f"counts {counts[key]} {key}, the model {shape[key]}")

@@ -268,6 +268,7 @@ def train(job: TrainJob) -> TrainResult:
         "counts": {
             "items": corpus.n_items,
             "sessions": corpus.n_sessions,
+            "indexed_sessions": model.session_knn.n_sessions,  # the newest max_sessions
             "tokens": corpus.n_tokens,
             "categories": len(corpus.category_names),
             "items_without_category": int((corpus.item_categories < 0).sum()),

@@ -251,3 +251,26 @@ def test_the_cli_caps_default_epochs_only(tmp_path):
     assert job.model.epochs == 12 and job.max_training_tokens is None
     job = train_job_from_args(build_parser().parse_args([*base, "--max-training-tokens", "0"]))
     assert job.max_training_tokens is None
+
+
+def test_a_bundle_whose_neighbourhood_keeps_fewer_sessions_than_trained_loads(
+    planted_shop, tmp_path
+):
+    """A shop with more sessions than the neighbourhood keeps (max_sessions): the manifest
+    counts the training sessions and the indexed ones, and the bundle loads (it was refused
+    as inconsistent before)."""
+    from engine.model import ModelParams, RecommenderModel
+    from engine.session_knn import SessionKnnParams
+
+    job = TrainJob(
+        source=LocalFileSource(str(planted_shop)),
+        out=tmp_path,
+        model=Prod2VecConfig(backend="gensim", epochs=1, threads=1, dim=8),
+        params=ModelParams(session_knn=SessionKnnParams(max_sessions=500)),
+        holdout_share=0.05,
+        k=5,
+    )
+    counts = train(job).manifest["counts"]
+    assert counts["sessions"] == N_BASE + N_NEW and counts["indexed_sessions"] == 500
+    model = RecommenderModel.load(Bundle.load(tmp_path))
+    assert model.session_knn.n_sessions == 500
