@@ -12,9 +12,10 @@ How good is the model? With a held-out share (the default), the newest sessions 
 of a model that is then scored on them, against two baselines, under two protocols
 (pipelines/holdout.py, pipelines/evaluate.py). That model is not an extra training: it is the
 one the ranker is learned with (statistics and vectors on the oldest sessions, the ranker's
-weights on the next ones; only the newest are scored). The published model is trained on all
-sessions, as before; the held-out numbers describe the procedure that built it, on sessions
-it had not seen, which is what the next day's visitors will be.
+weights on the next ones; only the newest are scored). The published model's statistics come
+from all sessions, and its vectors continue that model's on the newest ones (one prod2vec
+training per run, :func:`_final_vectors`); the held-out numbers describe the procedure that
+built it, on sessions it had not seen, which is what the next day's visitors will be.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -39,6 +40,7 @@ from engine.prod2vec import Prod2VecConfig, make_trainer
 from engine.prod2vec.config import MIN_EPOCHS
 from engine.projection import Projection, map_payload, write_projection
 from engine.recommender import SessionRecommender, check_k
+from engine.vectors import ItemVectors
 from pipelines.bundle_report import write_report
 from pipelines.duckdb_limits import DuckDBLimits, connect
 from pipelines.evaluate import (
@@ -297,13 +299,21 @@ def train(job: TrainJob) -> TrainResult:
     return TrainResult(bundle_dir, manifest, evaluation, stage.report, published)
 
 
+class OlderVectors(NamedTuple):
+    """The ranker's validation model's vectors, which :func:`_final_vectors` continues."""
+
+    vectors: ItemVectors
+    first_newer: int  #: the first session they did not see (the first validation session)
+    stats: dict[str, Any]  #: their training's statistics
+
+
 @dataclass(frozen=True)
 class _Stage:
     params: ModelParams
     ranker_report: Any = None
     report: QualityReport | None = None
     holdout: dict | None = None
-    older: Any = None  # (vectors, first newer session) of the ranker's model, to continue
+    older: OlderVectors | None = None  # the ranker model's vectors, to continue
 
 
 CONTINUE_ALPHA = 0.25
@@ -335,7 +345,7 @@ def _final_vectors(config: Prod2VecConfig, corpus, stage: _Stage, stages: Stages
         with stages.stage("prod2vec"):
             vectors = trainer.fit(corpus)
         return vectors, dict(getattr(trainer, "stats", {}) or {})
-    older_vectors, first_newer, older_stats = older
+    older_vectors, first_newer, older_stats = older.vectors, older.first_newer, older.stats
     n = corpus.n_sessions
     replayed = np.random.default_rng(config.seed).random(n) < CONTINUE_REPLAY
     newer = corpus.subset_sessions((np.arange(n) >= first_newer) | replayed)
@@ -443,8 +453,7 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata, held:
     second fit on the same candidate features leaves their pairs out: the weights the held-out
     sessions are scored with learned nothing from them. Returns the parameters, the report,
     and (model, its sessions, validation sessions) to score the held-out ones with, or None,
-    and (vectors, first validation session, training stats) to continue from
-    (:func:`_final_vectors`), or None.
+    and the :class:`OlderVectors` to continue from (:func:`_final_vectors`), or None.
     """
     split = validation_split(corpus, job.validation_share, job.ranker_pairs, seed=config.seed)
     if len(split.targets) < MIN_RANKER_PAIRS:
@@ -462,7 +471,7 @@ def _learn_ranker(job: TrainJob, config: Prod2VecConfig, corpus, metadata, held:
     with stages.stage("ranker prod2vec"):
         trainer = make_trainer(config)
         vectors = trainer.fit(split.train)
-    older = (vectors, split.first_session, dict(getattr(trainer, "stats", {}) or {}))
+    older = OlderVectors(vectors, split.first_session, dict(getattr(trainer, "stats", {}) or {}))
     # with HNSW, as served: the ranker learns on the candidates the service will see (the
     # graph of similar products is not one of them)
     model = build_model(
